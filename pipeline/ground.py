@@ -1,0 +1,223 @@
+"""The grounding scorer: does each answer sentence say only what its cited notes support?
+
+Each (sentence, cited notes) pair becomes a small vector of alignment features: how close the
+best evidence sentence is, how much of the sentence's content, numbers and names the evidence
+covers, and whether negation or direction words disagree with the evidence. A logistic model
+over those features (weights in `grounding_model.json`, trained by `make train-grounding`) turns
+them into a calibrated support probability.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .text import STOPWORDS, content_words, numbers, split_sentences, words
+
+MODEL_FILE = Path(__file__).with_name("grounding_model.json")
+NEGATIONS = frozenset("not no never none nor neither cannot without fails fail failed lacks lack n't isn't aren't wasn't weren't doesn't don't didn't won't".split())
+# Pairs of words that reverse a claim's direction; either side may appear in claim or evidence.
+OPPOSITES = [
+    ("increase", "decrease"), ("increases", "decreases"), ("increased", "decreased"), ("rise", "fall"),
+    ("rises", "falls"), ("rose", "fell"), ("raise", "lower"), ("raises", "lowers"), ("raised", "lowered"),
+    ("higher", "lower"), ("more", "less"), ("more", "fewer"), ("improve", "hurt"), ("improves", "hurts"),
+    ("improved", "hurt"), ("improves", "degrades"), ("helps", "harms"), ("gain", "loss"), ("larger", "smaller"),
+    ("persist", "vanish"), ("persists", "disappears"), ("survive", "removed"), ("before", "after"),
+    ("above", "below"), ("best", "worst"), ("strong", "weak"), ("stronger", "weaker"), ("success", "failure"),
+    ("succeeds", "fails"), ("supported", "refuted"), ("true", "false"), ("all", "none"), ("always", "never"),
+    ("easy", "hard"), ("easier", "harder"), ("positive", "negative"), ("maximize", "minimize"),
+    ("reduces", "increases"), ("reduced", "increased"), ("lowers", "raises"), ("suppressed", "persisted"),
+    ("accurate", "inaccurate"), ("calibrated", "miscalibrated"), ("pretraining", "post-training"),
+]
+FEATURES = ("max_cos", "top2_cos", "coverage_best", "coverage_all", "missing_content", "number_recall",
+            "numbers_missing", "name_recall", "names_missing", "negation_mismatch", "opposite_flip",
+            "bigram_coverage", "claim_len")
+
+
+@dataclass
+class Evidence:
+    note_id: str
+    text: str
+    vector: np.ndarray | None = None
+
+
+@dataclass
+class GroundingScore:
+    """Support for one sentence given the notes it cites."""
+
+    support: float
+    supported: bool
+    evidence: list[dict] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    features: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GroundingModel:
+    weights: np.ndarray
+    bias: float
+    mean: np.ndarray
+    scale: np.ndarray
+    threshold: float
+    trained_on: str
+
+    def probability(self, feats: np.ndarray) -> np.ndarray:
+        z = ((feats - self.mean) / self.scale) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_json(self) -> dict:
+        return {"features": list(FEATURES), "weights": self.weights.tolist(), "bias": self.bias,
+                "mean": self.mean.tolist(), "scale": self.scale.tolist(), "threshold": self.threshold,
+                "trained_on": self.trained_on}
+
+
+@lru_cache(maxsize=4)
+def load_grounding_model(path: Path = MODEL_FILE) -> GroundingModel:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("features") != list(FEATURES):
+        raise RuntimeError(f"{path} was trained on features {data.get('features')}, not {list(FEATURES)}; run `make train-grounding`")
+    return GroundingModel(np.array(data["weights"]), float(data["bias"]), np.array(data["mean"]),
+                          np.array(data["scale"]), float(data["threshold"]), data.get("trained_on", ""))
+
+
+def _names(text: str) -> list[str]:
+    """Capitalised words not at a sentence start, acronyms and tokens with digits: the 'names' of a claim."""
+    found = []
+    for sentence in split_sentences(text) or [text]:
+        tokens = re.findall(r"[A-Za-z][A-Za-z0-9\-\.]*[A-Za-z0-9]|[A-Z]", sentence)
+        for i, tok in enumerate(tokens):
+            has_upper_inside = any(c.isupper() for c in tok[1:])
+            if (i > 0 and tok[0].isupper()) or has_upper_inside or any(c.isdigit() for c in tok):
+                if tok.lower() not in STOPWORDS:
+                    found.append(tok.lower())
+    return found
+
+
+def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
+    return set(zip(tokens, tokens[1:]))
+
+
+def _opposite_flip(claim_words: set[str], evidence_words: set[str]) -> float:
+    flips = 0
+    for a, b in OPPOSITES:
+        for x, y in ((a, b), (b, a)):
+            if x in claim_words and x not in evidence_words and y in evidence_words and y not in claim_words:
+                flips += 1
+    return float(flips)
+
+
+def _number_key(n: str) -> str:
+    return n.rstrip("%x").rstrip(".") or n
+
+
+def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence]) -> tuple[np.ndarray, list[int], list[str]]:
+    """Feature vector, indices of the best evidence sentences (best first), and unsupported parts."""
+    if not evidence:
+        return np.zeros(len(FEATURES)), [], ["no cited note to check against"]
+    vectors = np.stack([e.vector for e in evidence])
+    cos = vectors @ claim_vector
+    order = list(np.argsort(-cos))
+    best = evidence[order[0]].text
+    all_text = " ".join(e.text for e in evidence)
+    claim_content = content_words(claim)
+    best_content, all_content = set(content_words(best)), set(content_words(all_text))
+    missing = [w for w in dict.fromkeys(claim_content) if w not in all_content]
+    cover_best = sum(w in best_content for w in claim_content) / max(len(claim_content), 1)
+    cover_all = sum(w in all_content for w in claim_content) / max(len(claim_content), 1)
+    claim_numbers = [_number_key(n) for n in numbers(claim)]
+    evidence_numbers = {_number_key(n) for n in numbers(all_text)}
+    numbers_missing = [n for n in dict.fromkeys(claim_numbers) if n not in evidence_numbers]
+    claim_names = list(dict.fromkeys(_names(claim)))
+    evidence_lower = all_text.lower()
+    names_missing = [n for n in claim_names if n not in evidence_lower]
+    claim_words, best_words = set(words(claim)), set(words(" ".join(evidence[i].text for i in order[:2])))
+    negation_mismatch = abs(len(claim_words & NEGATIONS) - len(best_words & NEGATIONS)) if claim_words & NEGATIONS or best_words & NEGATIONS else 0
+    top2 = float(np.mean(cos[order[:2]])) if len(order) > 1 else float(cos[order[0]])
+    all_bigrams = _bigrams(words(all_text))
+    claim_bigrams = _bigrams(words(claim))
+    bigram_cov = len(claim_bigrams & all_bigrams) / max(len(claim_bigrams), 1)
+    feats = np.array([
+        float(cos[order[0]]), top2, cover_best, cover_all, float(len(missing)),
+        1.0 - len(numbers_missing) / max(len(set(claim_numbers)), 1), float(len(numbers_missing)),
+        1.0 - len(names_missing) / max(len(claim_names), 1), float(len(names_missing)),
+        float(negation_mismatch), _opposite_flip(claim_words, best_words), bigram_cov,
+        float(np.log1p(len(claim_content))),
+    ])
+    unsupported = [f"number {n}" for n in numbers_missing] + [f"name '{n}'" for n in names_missing]
+    if negation_mismatch:
+        unsupported.append("negation differs from the evidence")
+    if feats[FEATURES.index("opposite_flip")]:
+        unsupported.append("direction or outcome reversed relative to the evidence")
+    unsupported += [f"word '{w}'" for w in missing[:5] if w not in {n.lower() for n in claim_names} and _number_key(w) not in numbers_missing]
+    return feats, [int(i) for i in order], unsupported
+
+
+class GroundingScorer:
+    """Scores sentences against note evidence. Needs only an embedder and a way to look notes up."""
+
+    def __init__(self, embedder, note_sentences, model: GroundingModel | None = None):
+        """`note_sentences(note_id) -> list[(text, vector|None)]` or None for an unknown id."""
+        self.embedder = embedder
+        self.note_sentences = note_sentences
+        self.model = model or load_grounding_model()
+
+    def evidence_for(self, note_ids: list[str]) -> list[Evidence]:
+        evidence, pending = [], []
+        for nid in note_ids:
+            for text, vector in self.note_sentences(nid) or []:
+                evidence.append(Evidence(nid, text, vector))
+                if vector is None:
+                    pending.append(evidence[-1])
+        if pending:
+            for e, v in zip(pending, self.embedder.embed([e.text for e in pending])):
+                e.vector = v
+        return evidence
+
+    def score(self, claims: list[tuple[str, list[str]]]) -> list[GroundingScore]:
+        """Score many (sentence, cited ids) pairs; the sentences are embedded in one batch."""
+        if not claims:
+            return []
+        vectors = self.embedder.embed([c for c, _ in claims])
+        out = []
+        for (claim, cited), vector in zip(claims, vectors):
+            evidence = self.evidence_for(cited)
+            feats, order, unsupported = features(claim, vector, evidence)
+            p = float(self.model.probability(feats[None, :])[0]) if evidence else 0.0
+            shown = [{"id": evidence[i].note_id, "text": evidence[i].text} for i in order[:2]]
+            out.append(GroundingScore(round(p, 4), p >= self.model.threshold, shown,
+                                      unsupported if p < self.model.threshold else unsupported[:0],
+                                      dict(zip(FEATURES, feats.round(4).tolist()))))
+        return out
+
+
+def citation_metrics(sentences: list[tuple[str, list[str]]], scorer: GroundingScorer) -> dict:
+    """ALCE citation recall and precision (Gao et al. 2023, "Enabling LLMs to Generate Text with Citations").
+
+    Recall: share of sentences that have citations and are supported by all of them together.
+    Precision: share of citations that are not excess; a citation is excess when it does not
+    support the sentence alone and the remaining citations still support it.
+    """
+    joint = scorer.score(sentences)
+    recall_hits = [bool(c) and g.supported for (_, c), g in zip(sentences, joint)]
+    singles = [(text, [cid]) for text, cited in sentences for cid in cited]
+    single_scores = iter(scorer.score(singles))
+    total, excess = 0, 0
+    for (text, cited), g in zip(sentences, joint):
+        alone = {cid: next(single_scores).supported for cid in cited}
+        for cid in cited:
+            total += 1
+            if not alone[cid] and len(cited) > 1:
+                rest = [c for c in cited if c != cid]
+                if scorer.score([(text, rest)])[0].supported:
+                    excess += 1
+            elif not alone[cid] and not g.supported:
+                excess += 1
+    return {
+        "joint": joint,
+        "citation_recall": round(sum(recall_hits) / len(sentences), 4) if sentences else 0.0,
+        "citation_precision": round((total - excess) / total, 4) if total else 0.0,
+    }

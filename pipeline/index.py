@@ -1,0 +1,360 @@
+"""NoteIndex: note- and sentence-level vectors in FAISS, metadata in JSON, swapped in atomically.
+
+Layout of the index folder:
+    CURRENT            name of the live generation folder (replaced atomically with os.replace)
+    gen-<n>/           manifest.json, notes.json, notes.faiss, sentences.faiss
+    .lock              held (flock) by the one build allowed at a time
+Readers follow CURRENT, so a crash mid-build leaves the previous generation serving.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import faiss
+import numpy as np
+
+from .notes import Corpus, Note, NoteError, load_corpus
+from .settings import Settings
+from .text import content_hash
+
+MANIFEST = "manifest.json"
+NOTES = "notes.json"
+NOTE_VECTORS = "notes.faiss"
+SENTENCE_VECTORS = "sentences.faiss"
+DATA_FILES = (NOTES, NOTE_VECTORS, SENTENCE_VECTORS)
+KEEP_GENERATIONS = 2  # the live one and its predecessor, which a slow reader may still be loading
+
+Progress = Callable[[float, str], None]
+
+
+class IndexError_(RuntimeError):
+    """Base for index problems; the message says what to do."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+class IndexBusy(IndexError_):
+    pass
+
+
+@dataclass(frozen=True)
+class IndexedNote:
+    """What the index keeps of a note: enough to retrieve, compose and show sources."""
+
+    id: str
+    title: str
+    summary: str
+    tags: list[str]
+    related: list[str]
+    sources: list[dict]
+    sentences: list[str]
+    text: str
+    hash: str
+
+    @classmethod
+    def from_note(cls, note: Note) -> "IndexedNote":
+        listing = note.listing()
+        return cls(note.id, note.title, note.summary, listing["tags"], listing["related"], listing["sources"], note.sentences, note.text, note.hash)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    notes: int
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    seconds: float
+    full: bool = False
+    reason: str = ""
+
+    def to_json(self) -> dict:
+        return {"notes": self.notes, "added": self.added, "updated": self.updated, "removed": self.removed,
+                "unchanged": self.unchanged, "seconds": round(self.seconds, 3), "full": self.full, "reason": self.reason}
+
+
+@dataclass
+class NoteIndex:
+    """A loaded generation. Vectors are unit-normalised, so inner product is cosine."""
+
+    notes: list[IndexedNote]
+    note_vectors: faiss.IndexFlatIP
+    sentence_vectors: faiss.IndexFlatIP
+    sentence_owner: np.ndarray  # sentence row -> note row
+    sentence_offset: np.ndarray  # note row -> first sentence row
+    manifest: dict
+    generation: str
+    _by_id: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._by_id = {n.id: i for i, n in enumerate(self.notes)}
+
+    def row(self, note_id: str) -> int | None:
+        return self._by_id.get(note_id)
+
+    def note(self, note_id: str) -> IndexedNote | None:
+        i = self._by_id.get(note_id)
+        return None if i is None else self.notes[i]
+
+    def note_matrix(self) -> np.ndarray:
+        return _matrix(self.note_vectors)
+
+    def sentence_matrix(self) -> np.ndarray:
+        return _matrix(self.sentence_vectors)
+
+    def sentence_rows(self, note_row: int) -> range:
+        start = int(self.sentence_offset[note_row])
+        return range(start, start + len(self.notes[note_row].sentences))
+
+
+def _matrix(index: faiss.IndexFlatIP) -> np.ndarray:
+    """A zero-copy view of a flat index's vectors."""
+    if index.ntotal == 0:
+        return np.zeros((0, index.d), dtype=np.float32)
+    return faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d).reshape(index.ntotal, index.d)
+
+
+def _flat(vectors: np.ndarray, dim: int) -> faiss.IndexFlatIP:
+    index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    pointer = index_dir / "CURRENT"
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    if not name.startswith("gen-") or "/" in name or not (index_dir / name).is_dir():
+        raise IndexCorrupt(f"{pointer} names '{name[:60]}', which is not a generation folder; run `inquire index --full`")
+    return index_dir / name
+
+
+def load_index(settings: Settings, model_name: str | None = None, dim: int | None = None) -> NoteIndex:
+    """Load the live generation, verifying checksums; never runs code from the files (JSON + FAISS only)."""
+    gen = current_generation(settings.index_dir)
+    if gen is None:
+        raise IndexMissing(f"no index in {settings.index_dir}; run `inquire index`")
+    try:
+        manifest = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexCorrupt(f"{gen / MANIFEST} is unreadable ({exc}); run `inquire index --full`") from exc
+    for name in DATA_FILES:
+        path = gen / name
+        if not path.is_file() or _sha256_file(path) != files.get(name):
+            raise IndexCorrupt(f"{path} is missing or does not match its checksum in the manifest; run `inquire index --full`")
+    if manifest.get("version") != settings.index_version:
+        raise IndexCorrupt(f"index layout version {manifest.get('version')} differs from {settings.index_version}; run `inquire index --full`")
+    if model_name is not None and (manifest.get("model") != model_name or manifest.get("dim") != dim):
+        raise IndexCorrupt(f"index was built with {manifest.get('model')} ({manifest.get('dim')}-d) but the running model is {model_name} ({dim}-d); run `inquire index`")
+    try:
+        records = json.loads((gen / NOTES).read_text(encoding="utf-8"))
+        notes = [IndexedNote(**r) for r in records]
+        note_vectors = faiss.read_index(str(gen / NOTE_VECTORS))
+        sentence_vectors = faiss.read_index(str(gen / SENTENCE_VECTORS))
+    except Exception as exc:  # any parse failure of a checksummed file means it was written wrong
+        raise IndexCorrupt(f"{gen} could not be read ({exc}); run `inquire index --full`") from exc
+    counts = [len(n.sentences) for n in notes]
+    if note_vectors.ntotal != len(notes) or sentence_vectors.ntotal != sum(counts):
+        raise IndexCorrupt(f"{gen}: vector counts do not match notes.json; run `inquire index --full`")
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if counts else np.zeros(0, np.int64)
+    owner = np.repeat(np.arange(len(notes)), counts).astype(np.int64)
+    return NoteIndex(notes, note_vectors, sentence_vectors, owner, offsets, manifest, gen.name)
+
+
+@contextmanager
+def build_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
+    """One build at a time. A second waits up to `wait_seconds`, then gets IndexBusy."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a+") as handle:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise IndexBusy(f"another build holds {index_dir / '.lock'}; wait for it to finish, then retry") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def note_embedding_text(note: IndexedNote) -> str:
+    """Title and summary first: the model reads only its first 256 word pieces."""
+    return f"{note.title}\n{note.summary}\n{' '.join(note.tags)}\n{' '.join(note.sentences)}"
+
+
+def build_index(settings: Settings, embedder, full: bool = False, progress: Progress | None = None,
+                wait_seconds: float = 60.0, corpus: Corpus | None = None) -> BuildReport:
+    """Build or update the index from the corpus. Only new or edited notes are embedded."""
+    start = time.perf_counter()
+    corpus = corpus if corpus is not None else load_corpus(settings.corpus_dir)
+    if corpus.problems:
+        raise NoteError(corpus.problems)
+    with build_lock(settings.index_dir, wait_seconds):
+        previous, reason = None, ""
+        if not full:
+            try:
+                previous = load_index(settings, embedder.name, embedder.dim)
+            except IndexMissing:
+                reason = "no index yet: full build"
+            except IndexCorrupt as exc:
+                reason = f"full rebuild: {exc}".replace("; run `inquire index --full`", "").replace("; run `inquire index`", "")
+        else:
+            reason = "full rebuild requested"
+        new_notes = [IndexedNote.from_note(n) for n in corpus.notes]
+        old = {n.hash: (i, n) for i, n in enumerate(previous.notes)} if previous else {}
+        old_ids = {n.id for n in previous.notes} if previous else set()
+        to_embed = [n for n in new_notes if n.hash not in old]
+        note_vecs, sent_vecs = _vectors(new_notes, to_embed, previous, old, embedder, settings, progress)
+        gen = _write_generation(settings, new_notes, note_vecs, sent_vecs, embedder)
+        _swap_in(settings.index_dir, gen)
+    new_ids = {n.id for n in new_notes}
+    added = sum(1 for n in to_embed if n.id not in old_ids)
+    return BuildReport(
+        notes=len(new_notes), added=added, updated=len(to_embed) - added,
+        removed=len(old_ids - new_ids), unchanged=len(new_notes) - len(to_embed),
+        seconds=time.perf_counter() - start, full=previous is None, reason=reason,
+    )
+
+
+def _vectors(new_notes, to_embed, previous, old, embedder, settings, progress):
+    fresh_notes = [note_embedding_text(n) for n in to_embed]
+    fresh_sentences = [s for n in to_embed for s in n.sentences]
+    total = len(fresh_notes) + len(fresh_sentences)
+    show_bar = progress is None and total > settings.progress_threshold
+    done = 0
+
+    def embed(texts: list[str]) -> np.ndarray:
+        nonlocal done
+        out = []
+        step = max(settings.batch_size * 4, 1)
+        for i in range(0, len(texts), step):
+            out.append(embedder.embed(texts[i:i + step], progress=show_bar))
+            done += len(texts[i:i + step])
+            if progress:
+                progress(done / max(total, 1), f"embedded {done}/{total} texts")
+        return np.concatenate(out) if out else np.zeros((0, embedder.dim), np.float32)
+
+    fresh_note_vecs = embed(fresh_notes)
+    fresh_sent_vecs = embed(fresh_sentences)
+    fresh_row = {n.hash: i for i, n in enumerate(to_embed)}
+    fresh_sent_start = np.concatenate([[0], np.cumsum([len(n.sentences) for n in to_embed])]).astype(int)
+    old_notes = previous.note_matrix() if previous else None
+    old_sents = previous.sentence_matrix() if previous else None
+    note_rows, sent_blocks = [], []
+    for n in new_notes:
+        if n.hash in fresh_row:
+            i = fresh_row[n.hash]
+            note_rows.append(fresh_note_vecs[i])
+            sent_blocks.append(fresh_sent_vecs[fresh_sent_start[i]:fresh_sent_start[i + 1]])
+        else:
+            j, _ = old[n.hash]
+            note_rows.append(old_notes[j])
+            rows = previous.sentence_rows(j)
+            sent_blocks.append(old_sents[rows.start:rows.stop])
+    dim = embedder.dim
+    note_vecs = np.vstack(note_rows) if note_rows else np.zeros((0, dim), np.float32)
+    sent_vecs = np.vstack(sent_blocks) if sent_blocks else np.zeros((0, dim), np.float32)
+    return note_vecs, sent_vecs
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: np.ndarray,
+                      sent_vecs: np.ndarray, embedder) -> Path:
+    index_dir = settings.index_dir
+    existing = sorted(p.name for p in index_dir.glob("gen-*"))
+    number = max([int(n.split("-")[1]) for n in existing if n.split("-")[1].isdigit()], default=0) + 1
+    gen = index_dir / f"gen-{number:06d}"
+    tmp = index_dir / f".building-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        records = [n.__dict__ for n in notes]
+        _fsync_write(tmp / NOTES, json.dumps(records, ensure_ascii=False).encode("utf-8"))
+        for name, vectors in ((NOTE_VECTORS, note_vecs), (SENTENCE_VECTORS, sent_vecs)):
+            chunk = faiss.serialize_index(_flat(vectors, embedder.dim))
+            _fsync_write(tmp / name, chunk.tobytes())
+        manifest = {
+            "version": settings.index_version, "model": embedder.name, "dim": embedder.dim,
+            "notes": len(notes), "sentences": int(len(sent_vecs)), "created": time.time(),
+            "files": {name: _sha256_file(tmp / name) for name in DATA_FILES},
+        }
+        _fsync_write(tmp / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+        os.replace(tmp, gen)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return gen
+
+
+def _swap_in(index_dir: Path, gen: Path) -> None:
+    pointer_tmp = index_dir / f".CURRENT-{os.getpid()}"
+    _fsync_write(pointer_tmp, gen.name.encode("utf-8"))
+    os.replace(pointer_tmp, index_dir / "CURRENT")
+    dir_fd = os.open(index_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    generations = sorted(index_dir.glob("gen-*"))
+    for stale in generations[:-KEEP_GENERATIONS]:
+        if stale != gen:
+            shutil.rmtree(stale, ignore_errors=True)
+    for leftover in index_dir.glob(".building-*"):
+        pid = leftover.name.split("-")[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def corpus_is_current(index: NoteIndex, corpus: Corpus) -> bool:
+    return sorted(n.hash for n in index.notes) == sorted(n.hash for n in corpus.notes)
+
+
+__all__ = ["NoteIndex", "IndexedNote", "BuildReport", "build_index", "load_index", "IndexMissing",
+           "IndexCorrupt", "IndexBusy", "IndexError_", "content_hash"]

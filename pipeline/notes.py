@@ -1,0 +1,307 @@
+"""Notes: the corpus format, its parser and its validator.
+
+A note is `corpus/<id>.md`: YAML front matter (id, title, summary, sources, tags, related) and a
+Markdown body. Every note, shipped or added later, goes through `validate_file`/`check_corpus`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import frontmatter
+import yaml
+
+from .text import content_hash, split_sentences, word_count
+
+MAX_FILE_BYTES = 1_000_000
+BODY_WORDS = (120, 400)
+SUMMARY_SENTENCES = (1, 3)
+REQUIRED_FIELDS = ("id", "title", "summary", "sources", "tags", "related")
+SOURCE_FIELDS = ("title", "authors", "year", "url")
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9 \-+.]*$")
+
+
+@dataclass(frozen=True)
+class Source:
+    title: str
+    authors: str
+    year: int
+    url: str
+
+
+@dataclass(frozen=True)
+class Note:
+    id: str
+    title: str
+    summary: str
+    sources: tuple[Source, ...]
+    tags: tuple[str, ...]
+    related: tuple[str, ...]
+    body: str
+
+    @property
+    def sentences(self) -> list[str]:
+        """Body sentences, the units answers quote and the grounding scorer checks against."""
+        return split_sentences(self.body)
+
+    @property
+    def text(self) -> str:
+        """Everything retrieval should match against."""
+        return "\n".join([self.title, self.summary, " ".join(self.tags), self.body])
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.to_markdown())
+
+    def listing(self) -> dict:
+        """The record `inquire notes --json` prints."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "summary": self.summary,
+            "tags": list(self.tags),
+            "related": list(self.related),
+            "sources": [asdict(s) for s in self.sources],
+        }
+
+    def to_markdown(self) -> str:
+        meta = {
+            "id": self.id,
+            "title": self.title,
+            "summary": self.summary,
+            "sources": [asdict(s) for s in self.sources],
+            "tags": list(self.tags),
+            "related": list(self.related),
+        }
+        front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
+        return f"---\n{front}---\n{self.body.strip()}\n"
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    field: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.field}: {self.message}"
+
+
+@dataclass
+class Corpus:
+    notes: list[Note] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def by_id(self) -> dict[str, Note]:
+        return {n.id: n for n in self.notes}
+
+
+class NoteError(ValueError):
+    """A note (or corpus) failed validation; `problems` says where and why."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _field_line(raw: str, name: str) -> int | None:
+    match = re.search(rf"^{re.escape(name)}\s*:", raw, flags=re.MULTILINE)
+    return raw.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _nonempty_str(value) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _check_sources(value, problem) -> tuple[Source, ...]:
+    if not isinstance(value, list) or not value:
+        problem("sources", "must be a non-empty list of {title, authors, year, url}")
+        return ()
+    sources = []
+    for i, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            problem("sources", f"entry {i} must be a mapping with {', '.join(SOURCE_FIELDS)}")
+            continue
+        ok = True
+        for name in SOURCE_FIELDS:
+            if name not in item or item[name] in (None, "", []):
+                problem("sources", f"entry {i} has no '{name}'; add it")
+                ok = False
+        authors = item.get("authors")
+        if isinstance(authors, list) and all(_nonempty_str(a) for a in authors):
+            authors = ", ".join(a.strip() for a in authors)
+        elif authors not in (None, "", []) and not _nonempty_str(authors):
+            problem("sources", f"entry {i} 'authors' must be a string or a list of strings")
+            ok = False
+        year = item.get("year")
+        if year not in (None, "") and (isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2100):
+            problem("sources", f"entry {i} 'year' must be a year such as 2024 (got {year!r})")
+            ok = False
+        for name in ("title", "url"):
+            if item.get(name) not in (None, "") and not _nonempty_str(item.get(name)):
+                problem("sources", f"entry {i} '{name}' must be text (got {item.get(name)!r})")
+                ok = False
+        url = item.get("url")
+        if _nonempty_str(url) and not re.match(r"^https?://\S+$", url.strip()):
+            problem("sources", f"entry {i} 'url' must be an http(s) link (got {url!r})")
+            ok = False
+        if ok:
+            sources.append(Source(item["title"].strip(), authors.strip(), year, url.strip()))
+    return tuple(sources)
+
+
+def _check_keywords(name: str, value, problem) -> tuple[str, ...]:
+    if value is None:
+        value = []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problem(name, f"must be a list of strings (got {value!r:.80})")
+        return ()
+    return tuple(v.strip() for v in value)
+
+
+def parse_note(raw: str, path: str, expected_id: str | None = None) -> tuple[Note | None, list[Problem]]:
+    """Parse and validate one note's text. Cross-note checks (duplicates, related ids) are separate."""
+    problems: list[Problem] = []
+
+    def problem(name: str, message: str) -> None:
+        problems.append(Problem(path, name, message, _field_line(raw, name)))
+
+    if not raw.lstrip("\ufeff").startswith("---"):
+        return None, [Problem(path, "front matter", "missing: the file must start with a '---' line, then YAML, then '---'", 1)]
+    try:
+        post = frontmatter.loads(raw.lstrip("\ufeff"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return None, [Problem(path, "front matter", f"unparsable YAML: {reason}; fix the YAML syntax (quote values containing ':' or '#')", line)]
+    except Exception as exc:  # frontmatter raises plain ValueErrors for some malformed delimiters
+        return None, [Problem(path, "front matter", f"unreadable: {exc}", 1)]
+    meta = post.metadata
+    if not isinstance(meta, dict) or not meta:
+        return None, [Problem(path, "front matter", "empty or not a mapping of fields", 1)]
+
+    for name in REQUIRED_FIELDS:
+        if name not in meta or (meta[name] in (None, "", []) and name != "related"):
+            problem(name, "missing or empty; every note needs it")
+    note_id, title, summary = meta.get("id"), meta.get("title"), meta.get("summary")
+    if note_id not in (None, ""):
+        if not isinstance(note_id, str) or not ID_PATTERN.match(note_id):
+            problem("id", f"must be a lowercase slug like 'reward-hacking' (a-z, 0-9, single hyphens); got {note_id!r:.80}")
+        elif expected_id is not None and note_id != expected_id:
+            problem("id", f"'{note_id}' differs from the file name stem '{expected_id}'; rename one to match")
+    if title not in (None, ""):
+        if not _nonempty_str(title):
+            problem("title", f"must be text (got {title!r:.80})")
+        elif not title.strip().endswith("?"):
+            problem("title", f"must be the question the note answers, ending in '?' (got {title.strip()!r:.80})")
+        elif len(title) > 300:
+            problem("title", f"too long ({len(title)} characters; at most 300)")
+    if summary not in (None, ""):
+        if not _nonempty_str(summary):
+            problem("summary", f"must be text (got {summary!r:.80})")
+        else:
+            n = len(split_sentences(summary.strip()))
+            if not SUMMARY_SENTENCES[0] <= n <= SUMMARY_SENTENCES[1]:
+                problem("summary", f"has {n} sentences; write {SUMMARY_SENTENCES[0]}-{SUMMARY_SENTENCES[1]}")
+    sources = _check_sources(meta.get("sources"), problem) if meta.get("sources") not in (None, "", []) else ()
+    tags = _check_keywords("tags", meta.get("tags"), problem)
+    for tag in tags:
+        if not TAG_PATTERN.match(tag):
+            problem("tags", f"tag {tag!r:.60} must be a lowercase keyword")
+    related = _check_keywords("related", meta.get("related"), problem)
+    for rid in related:
+        if not ID_PATTERN.match(rid):
+            problem("related", f"{rid!r:.80} is not a note id (lowercase slug)")
+        elif rid == note_id:
+            problem("related", f"the note links to itself ('{rid}'); remove it")
+
+    body = post.content.strip()
+    body_line = raw.count("\n", 0, raw.find(post.content[:40])) + 1 if body else None
+    n_words = word_count(body)
+    if n_words < BODY_WORDS[0] or n_words > BODY_WORDS[1]:
+        problems.append(Problem(path, "body", f"has {n_words} words; write {BODY_WORDS[0]}-{BODY_WORDS[1]}", body_line))
+    if problems:
+        return None, problems
+    return Note(note_id, title.strip(), " ".join(summary.split()), sources, tags, related, body), []
+
+
+def read_note_file(path: Path, corpus_dir: Path | None = None) -> tuple[Note | None, list[Problem]]:
+    """Read one note file safely: size, encoding and symlink checks come before parsing."""
+    shown = str(path)
+    if path.is_symlink():
+        target = path.resolve()
+        inside = corpus_dir is not None and target.is_relative_to(corpus_dir.resolve())
+        if not inside:
+            return None, [Problem(shown, "file", f"is a symlink to {target}, outside the corpus; copy the note in instead")]
+    if not path.is_file():
+        return None, [Problem(shown, "file", "does not exist or is not a regular file")]
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        return None, [Problem(shown, "file", f"is {size:,} bytes; notes must be under {MAX_FILE_BYTES:,} bytes")]
+    data = path.read_bytes()
+    try:
+        raw = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return None, [Problem(shown, "file", f"is not UTF-8 (byte {exc.start}); save it as UTF-8", line)]
+    if "\x00" in raw:
+        return None, [Problem(shown, "file", "contains NUL bytes; notes are text files")]
+    return parse_note(raw, shown, expected_id=path.stem)
+
+
+def note_files(corpus_dir: Path) -> list[Path]:
+    return sorted(p for p in corpus_dir.glob("*.md"))
+
+
+def load_corpus(corpus_dir: Path) -> Corpus:
+    """Read and validate every note, then the checks that span notes (duplicate ids, related links)."""
+    if not corpus_dir.is_dir():
+        return Corpus([], [Problem(str(corpus_dir), "corpus", "is not a directory; pass --corpus DIR or set INQUIRE_CORPUS")])
+    corpus = Corpus()
+    seen: dict[str, str] = {}
+    for path in note_files(corpus_dir):
+        note, problems = read_note_file(path, corpus_dir)
+        corpus.problems.extend(problems)
+        if note is None:
+            continue
+        if note.id in seen:
+            corpus.problems.append(Problem(str(path), "id", f"duplicate id '{note.id}' (also in {seen[note.id]})"))
+            continue
+        seen[note.id] = str(path)
+        corpus.notes.append(note)
+    corpus.problems.extend(related_problems(corpus.notes, corpus_dir))
+    return corpus
+
+
+def related_problems(notes: list[Note], corpus_dir: Path) -> list[Problem]:
+    ids = {n.id for n in notes}
+    problems = []
+    for note in notes:
+        for rid in note.related:
+            if rid not in ids and rid != note.id:
+                path = corpus_dir / f"{note.id}.md"
+                raw = path.read_text(encoding="utf-8") if path.is_file() else ""
+                problems.append(Problem(str(path), "related", f"links to unknown note id '{rid}'; add that note or remove the link", _field_line(raw, "related")))
+    return problems
+
+
+def check_new_note(path: Path, corpus_dir: Path) -> Note:
+    """Validate a note about to be added: alone, and against the corpus it would join."""
+    note, problems = read_note_file(path)
+    if note is None:
+        raise NoteError(problems)
+    if path.stem != note.id:
+        raise NoteError([Problem(str(path), "id", f"'{note.id}' differs from the file name stem '{path.stem}'; rename one to match")])
+    corpus = load_corpus(corpus_dir)
+    others = [n for n in corpus.notes if n.id != note.id]
+    problems = related_problems(others + [note], corpus_dir)
+    problems = [p for p in problems if p.path.endswith(f"{note.id}.md")]
+    if problems:
+        raise NoteError([Problem(str(path), p.field, p.message, p.line) for p in problems])
+    return note

@@ -1,0 +1,115 @@
+"""Hybrid retrieval: BM25 (bm25s) and dense similarity, fused by weighted reciprocal rank fusion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from .index import NoteIndex
+from .settings import Settings
+
+CANDIDATES = 50  # per ranking, before fusion
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved note, the record every ranking (BM25, dense, fused) returns."""
+
+    id: str
+    title: str
+    score: float
+    dense: float  # best cosine between the query and the note or one of its sentences
+    bm25: float
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "title": self.title, "score": round(self.score, 6),
+                "dense": round(self.dense, 4), "bm25": round(self.bm25, 4)}
+
+
+def rrf(rankings: list[tuple[list[int], float]], k: int) -> dict[int, float]:
+    """Weighted reciprocal rank fusion (Cormack, Clarke & Buettcher 2009): sum of w / (k + rank)."""
+    fused: dict[int, float] = {}
+    for ranking, weight in rankings:
+        for rank, row in enumerate(ranking, start=1):
+            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
+    return fused
+
+
+def dense_note_scores(index: NoteIndex, query_vector: np.ndarray) -> np.ndarray:
+    """Per note: the larger of note-vector cosine and best sentence cosine."""
+    note_scores = index.note_matrix() @ query_vector
+    sentence_scores = index.sentence_matrix() @ query_vector
+    best_sentence = np.full(len(index.notes), -1.0, dtype=np.float32)
+    if len(sentence_scores):
+        np.maximum.at(best_sentence, index.sentence_owner, sentence_scores)
+    return np.maximum(note_scores, best_sentence)
+
+
+class NoteSearch:
+    """Holds what queries need from a loaded index: the embedder and a BM25 model over note texts."""
+
+    def __init__(self, index: NoteIndex, embedder, settings: Settings):
+        self.index, self.embedder, self.settings = index, embedder, settings
+        self.bm25 = bm25s.BM25()
+        self._has_text = bool(index.notes)
+        if self._has_text:
+            tokens = bm25s.tokenize([n.text for n in index.notes], stopwords="en", show_progress=False)
+            self.bm25.index(tokens, show_progress=False)
+
+    def embed_query(self, query: str) -> np.ndarray:
+        return self.embedder.embed([query])[0]
+
+    def bm25_scores(self, query: str) -> np.ndarray:
+        scores = np.zeros(len(self.index.notes), dtype=np.float32)
+        if not self._has_text:
+            return scores
+        tokens = bm25s.tokenize([query], stopwords="en", show_progress=False)
+        if not tokens.ids or not tokens.ids[0]:
+            return scores
+        return np.asarray(self.bm25.get_scores(_query_tokens(tokens)), dtype=np.float32)
+
+    def search(self, query: str, k: int | None = None, query_vector: np.ndarray | None = None) -> list[Hit]:
+        k = k or self.settings.k
+        if not self.index.notes:
+            return []
+        qv = self.embed_query(query) if query_vector is None else query_vector
+        dense = dense_note_scores(self.index, qv)
+        lexical = self.bm25_scores(query)
+        dense_rank = list(np.argsort(-dense)[:CANDIDATES])
+        lexical_rank = [int(i) for i in np.argsort(-lexical)[:CANDIDATES] if lexical[i] > 0]
+        fused = rrf([(dense_rank, self.settings.dense_weight), (lexical_rank, 1.0)], self.settings.rrf_k)
+        order = sorted(fused, key=lambda r: (-fused[r], -dense[r]))[:k]
+        return [Hit(self.index.notes[r].id, self.index.notes[r].title, fused[r], float(dense[r]), float(lexical[r])) for r in order]
+
+    def search_dense(self, query: str, k: int) -> list[Hit]:
+        dense = dense_note_scores(self.index, self.embed_query(query))
+        return [Hit(self.index.notes[r].id, self.index.notes[r].title, float(dense[r]), float(dense[r]), 0.0) for r in np.argsort(-dense)[:k]]
+
+    def search_bm25(self, query: str, k: int) -> list[Hit]:
+        lexical = self.bm25_scores(query)
+        return [Hit(self.index.notes[r].id, self.index.notes[r].title, float(lexical[r]), 0.0, float(lexical[r])) for r in np.argsort(-lexical)[:k]]
+
+
+def _query_tokens(tokens) -> list[str]:
+    inverse = {i: w for w, i in tokens.vocab.items()}
+    return [inverse[i] for i in tokens.ids[0]]
+
+
+class NoteRetriever(BaseRetriever):
+    """LangChain retriever over the note index, so the hybrid search plugs into other chains."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    search: NoteSearch
+    k: int = 6
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        docs = []
+        for hit in self.search.search(query, self.k):
+            note = self.search.index.note(hit.id)
+            docs.append(Document(page_content=note.text, metadata={"id": hit.id, "title": hit.title, "score": hit.score, "dense": hit.dense, "bm25": hit.bm25}))
+        return docs

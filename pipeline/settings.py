@@ -1,0 +1,45 @@
+"""One settings record, passed down explicitly from the CLI and the web app."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Must be set before transformers / gradio are imported anywhere: nothing is fetched at run time.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
+
+
+def force_offline() -> None:
+    for key, value in OFFLINE_ENV.items():
+        os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = field(default_factory=lambda: Path(os.environ.get("INQUIRE_CORPUS", "corpus")))
+    index_dir: Path = field(default_factory=lambda: Path(os.environ.get("INQUIRE_INDEX", "index")))
+    # Bumped whenever the on-disk index layout changes; a mismatch forces a full rebuild.
+    index_version: int = 1
+    # Notes returned by retrieval and handed to the composer.
+    k: int = 6
+    # Reciprocal rank fusion constant (Cormack et al. 2009 use 60); tuned on dev questions.
+    rrf_k: int = 60
+    # Weight of the dense ranking against BM25 in the fusion (1.0 = equal).
+    dense_weight: float = 1.0
+    # Below this best dense cosine (question vs note or sentence) the question is declined.
+    abstain_cosine: float = 0.30
+    # Longest answer synthesis, in sentences.
+    max_answer_sentences: int = 9
+    # Fewest follow-up questions offered.
+    next_lines: int = 4
+    # Embedding batch size: all-MiniLM-L6-v2 on 2 CPU cores is fastest around 32-64.
+    batch_size: int = 64
+    # Show a progress bar when a build embeds more than this many texts.
+    progress_threshold: int = 200
