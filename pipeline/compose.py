@@ -15,7 +15,7 @@ import numpy as np
 from .index import NoteIndex
 from .retrieve import Hit
 from .settings import Settings
-from .text import content_words
+from .text import STOPWORDS, content_words
 
 MMR_LAMBDA = 0.7  # relevance vs novelty when picking the next sentence
 PER_NOTE = 2  # most sentences quoted from one note
@@ -77,6 +77,14 @@ def _candidates(index: NoteIndex, rows: list[int]) -> tuple[list[tuple[int, int]
     return pairs, vectors
 
 
+# Sentences that lean on a previous one ("This study...", "They...") read badly out of context.
+_ANAPHORA = re.compile(r"^(this|these|that|those|such|it|its|they|their|them|he|she|the (study|paper|authors|critics|team|result|finding|work|method|approach))\b", re.IGNORECASE)
+
+
+def standalone_penalty(sentence: str) -> float:
+    return 0.12 if _ANAPHORA.match(sentence) else 0.0
+
+
 def _lexical(question: str, sentence: str) -> float:
     q = set(content_words(question))
     return len(q & set(content_words(sentence))) / len(q) if q else 0.0
@@ -90,7 +98,7 @@ def select_sentences(question: str, qv: np.ndarray, index: NoteIndex, hits: list
         return []
     texts = [index.notes[r].sentences[s - index.sentence_rows(r).start] for r, s in pairs]
     rank_bonus = {r: 0.08 / (1 + i) for i, r in enumerate(rows)}
-    relevance = vectors @ qv + np.array([0.15 * _lexical(question, t) + rank_bonus[r] for (r, _), t in zip(pairs, texts)])
+    relevance = vectors @ qv + np.array([0.15 * _lexical(question, t) + rank_bonus[r] - standalone_penalty(t) for (r, _), t in zip(pairs, texts)])
     chosen: list[int] = []
     per_note: dict[int, int] = {}
     # Every note that is on topic gets its best sentence first, so the answer covers the evidence.
@@ -175,6 +183,7 @@ def lead_in(sentence: AnswerSentence) -> str:
     if not sentence.lead:
         return sentence.text
     first = sentence.text.split(" ", 1)[0]
-    keep_case = first.isupper() or re.search(r"[A-Z].*[A-Z]", first) or first in ("I",)
-    text = sentence.text if keep_case else sentence.text[:1].lower() + sentence.text[1:]
+    # Only ordinary words are lowercased after a connective; names and acronyms keep their case.
+    common = first.lower() in STOPWORDS or first.lower() in ("for", "when", "while", "because", "although", "post-training", "training")
+    text = sentence.text[:1].lower() + sentence.text[1:] if common else sentence.text
     return sentence.lead + text

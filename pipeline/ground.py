@@ -164,6 +164,15 @@ class GroundingScorer:
         self.embedder = embedder
         self.note_sentences = note_sentences
         self.model = model or load_grounding_model()
+        self._vectors: dict[str, np.ndarray] = {}  # text -> vector; sentences recur across ALCE's sub-checks
+
+    def _embed(self, texts: list[str]) -> list[np.ndarray]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            if len(self._vectors) > 20_000:
+                self._vectors.clear()
+            self._vectors.update(zip(missing, self.embedder.embed(missing)))
+        return [self._vectors[t] for t in texts]
 
     def evidence_for(self, note_ids: list[str]) -> list[Evidence]:
         evidence, pending = [], []
@@ -173,7 +182,7 @@ class GroundingScorer:
                 if vector is None:
                     pending.append(evidence[-1])
         if pending:
-            for e, v in zip(pending, self.embedder.embed([e.text for e in pending])):
+            for e, v in zip(pending, self._embed([e.text for e in pending])):
                 e.vector = v
         return evidence
 
@@ -181,7 +190,7 @@ class GroundingScorer:
         """Score many (sentence, cited ids) pairs; the sentences are embedded in one batch."""
         if not claims:
             return []
-        vectors = self.embedder.embed([c for c, _ in claims])
+        vectors = self._embed([c for c, _ in claims])
         out = []
         for (claim, cited), vector in zip(claims, vectors):
             evidence = self.evidence_for(cited)
@@ -203,11 +212,11 @@ def citation_metrics(sentences: list[tuple[str, list[str]]], scorer: GroundingSc
     """
     joint = scorer.score(sentences)
     recall_hits = [bool(c) and g.supported for (_, c), g in zip(sentences, joint)]
-    singles = [(text, [cid]) for text, cited in sentences for cid in cited]
+    singles = [(text, [cid]) for text, cited in sentences if len(cited) > 1 for cid in cited]
     single_scores = iter(scorer.score(singles))
     total, excess = 0, 0
     for (text, cited), g in zip(sentences, joint):
-        alone = {cid: next(single_scores).supported for cid in cited}
+        alone = {cid: (next(single_scores).supported if len(cited) > 1 else g.supported) for cid in cited}
         for cid in cited:
             total += 1
             if not alone[cid] and len(cited) > 1:

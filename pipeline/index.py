@@ -251,7 +251,11 @@ def _vectors(new_notes, to_embed, previous, old, embedder, settings, progress):
     fresh_notes = [note_embedding_text(n) for n in to_embed]
     fresh_sentences = [s for n in to_embed for s in n.sentences]
     total = len(fresh_notes) + len(fresh_sentences)
-    show_bar = progress is None and total > settings.progress_threshold
+    bar = None
+    if progress is None and total > settings.progress_threshold:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="embedding notes", unit="text")
     done = 0
 
     def embed(texts: list[str]) -> np.ndarray:
@@ -259,14 +263,18 @@ def _vectors(new_notes, to_embed, previous, old, embedder, settings, progress):
         out = []
         step = max(settings.batch_size * 4, 1)
         for i in range(0, len(texts), step):
-            out.append(embedder.embed(texts[i:i + step], progress=show_bar))
+            out.append(embedder.embed(texts[i:i + step]))
             done += len(texts[i:i + step])
+            if bar is not None:
+                bar.update(len(texts[i:i + step]))
             if progress:
                 progress(done / max(total, 1), f"embedded {done}/{total} texts")
         return np.concatenate(out) if out else np.zeros((0, embedder.dim), np.float32)
 
     fresh_note_vecs = embed(fresh_notes)
     fresh_sent_vecs = embed(fresh_sentences)
+    if bar is not None:
+        bar.close()
     fresh_row = {n.hash: i for i, n in enumerate(to_embed)}
     fresh_sent_start = np.concatenate([[0], np.cumsum([len(n.sentences) for n in to_embed])]).astype(int)
     old_notes = previous.note_matrix() if previous else None

@@ -1,0 +1,42 @@
+# Inquire: `make run` sets everything up and serves the page; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: install index run test test-browser bench train-grounding eval-grounding soak clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch is pinned in pyproject.toml (2.13.0, the CPU build on these machines).
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: install
+	$(BIN)/inquire index
+
+run: index
+	$(BIN)/python app.py --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/pytest -q -m slow
+
+train-grounding: install
+	$(BIN)/python -m pipeline.train_grounding
+
+eval-grounding: install
+	$(BIN)/python -m pipeline.eval_grounding
+
+clean:
+	rm -rf $(VENV) index

@@ -1,0 +1,155 @@
+"""Inquire's web page (Gradio): ask, read sources, follow next lines, add notes, score answers."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.settings import Settings, force_offline
+
+force_offline()
+
+CSS = """
+.sent { padding: 1px 2px; border-radius: 3px; }
+.cite { font-size: 0.85em; text-decoration: none; }
+details.source { margin: 0.4em 0; }
+"""
+ERRORS = (ValueError, OSError, RuntimeError)
+
+
+def build_app(settings: Settings):
+    import gradio as gr
+
+    from pipeline.index import IndexError_
+    from pipeline.render import answer_html, note_html, score_html
+    from pipeline.service import Workbench, error_message, note_markdown
+
+    bench = Workbench(settings)
+
+    def ask(question: str) -> dict:
+        return bench.ask(question)
+
+    def score(answer: str) -> dict:
+        return bench.score(answer)
+
+    def add_note(markdown: str) -> dict:
+        return bench.add_note(markdown)
+
+    def rebuild() -> dict:
+        return bench.rebuild()
+
+    def ask_view(question: str):
+        try:
+            answer = bench.ask(question)
+        except ERRORS + (IndexError_,) as exc:
+            return f'<p class="error">{_escape(error_message(exc))}</p>', gr.update(choices=[], value=None)
+        return answer_html(answer, bench.notes()), gr.update(choices=answer["next_lines"], value=None)
+
+    def follow(line: str | None):
+        if not line:
+            return gr.update(), gr.update(), gr.update()
+        html, lines = ask_view(line)
+        return line, html, lines
+
+    def score_view(text: str):
+        try:
+            return score_html(bench.score(text))
+        except ERRORS as exc:
+            return f'<p class="error">{_escape(error_message(exc))}</p>'
+
+    def add_view(upload, note_id, title, summary, body, sources, tags, related, progress=gr.Progress()):
+        try:
+            if upload is not None:
+                path = Path(upload if isinstance(upload, str) else upload.name)
+                if path.stat().st_size > 1_000_000:
+                    return "The upload is over 1 MB; notes must be smaller."
+                markdown = path.read_bytes().decode("utf-8")
+            else:
+                markdown = note_markdown(note_id, title, summary, body, sources, tags, related)
+            report = bench.add_note(markdown, progress=lambda f, m: progress(f, desc=m))
+        except UnicodeDecodeError:
+            return "The upload is not UTF-8 text; save the note as UTF-8 Markdown."
+        except ERRORS as exc:
+            return error_message(exc)
+        return f"Saved note '{report['id']}'. Index: {report['added']} added, {report['updated']} updated, {report['notes']} notes."
+
+    def rebuild_view(progress=gr.Progress()):
+        try:
+            r = bench.rebuild(progress=lambda f, m: progress(f, desc=m))
+        except ERRORS as exc:
+            return error_message(exc)
+        return f"Rebuilt the index: {r['notes']} notes in {r['seconds']:.1f}s."
+
+    def browse(query: str):
+        try:
+            return "\n".join(note_html(n) for n in bench.search_notes(query))
+        except ERRORS as exc:
+            return f'<p class="error">{_escape(error_message(exc))}</p>'
+
+    with gr.Blocks(title="Inquire") as page:
+        gr.Markdown("# Inquire\nAsk a question of the research notes; every sentence is cited and checked against what it cites.")
+        with gr.Tab("Ask"):
+            question = gr.Textbox(label="Question", placeholder="What happens when post-training patches try to add human values?")
+            ask_button = gr.Button("Ask", variant="primary")
+            answer_box = gr.HTML()
+            next_lines = gr.Radio(label="Next inquiring lines", choices=[])
+            ask_button.click(ask_view, question, [answer_box, next_lines], api_name=False)
+            question.submit(ask_view, question, [answer_box, next_lines], api_name=False)
+            next_lines.input(follow, next_lines, [question, answer_box, next_lines], api_name=False)
+        with gr.Tab("Notes"):
+            query = gr.Textbox(label="Search notes")
+            listing = gr.HTML()
+            query.submit(browse, query, listing, api_name=False)
+            page.load(browse, query, listing, api_name=False)
+            with gr.Accordion("Add a note", open=False):
+                upload = gr.File(label="Upload a .md note", file_types=[".md"])
+                note_id = gr.Textbox(label="id (lowercase-slug)")
+                title = gr.Textbox(label="title (a question ending in ?)")
+                summary = gr.Textbox(label="summary (1-3 sentences)", lines=2)
+                body = gr.Textbox(label="body (120-400 words)", lines=8)
+                sources = gr.Textbox(label="sources, one per line: title | authors | year | url", lines=2)
+                tags = gr.Textbox(label="tags (comma-separated)")
+                related = gr.Textbox(label="related note ids (comma-separated)")
+                add_button = gr.Button("Validate and add")
+                add_status = gr.Textbox(label="Result", interactive=False, lines=4)
+                add_button.click(add_view, [upload, note_id, title, summary, body, sources, tags, related], add_status, api_name=False)
+            rebuild_button = gr.Button("Rebuild index")
+            rebuild_status = gr.Textbox(label="Index", interactive=False)
+            rebuild_button.click(rebuild_view, None, rebuild_status, api_name=False)
+        with gr.Tab("Score"):
+            pasted = gr.Textbox(label="Answer with citations ([note-id] or [1] with a Sources list)", lines=10)
+            score_button = gr.Button("Score")
+            report = gr.HTML()
+            score_button.click(score_view, pasted, report, api_name=False)
+        # Named API endpoints (gradio_client): same JSON as `inquire ask --json` / `inquire score --json`.
+        with gr.Row(visible=False):
+            api_in, api_out = gr.Textbox(), gr.JSON()
+            gr.Button().click(ask, api_in, api_out, api_name="ask")
+            gr.Button().click(score, api_in, api_out, api_name="score")
+            gr.Button().click(add_note, api_in, api_out, api_name="add_note")
+            gr.Button().click(rebuild, None, api_out, api_name="rebuild")
+    return page
+
+
+def _escape(text: str) -> str:
+    from html import escape
+
+    return escape(text).replace("\n", "<br>")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve Inquire's web page.")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default; 0.0.0.0 opens it to the network)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--corpus", default="corpus")
+    parser.add_argument("--index", default="index")
+    args = parser.parse_args(argv)
+    settings = Settings(corpus_dir=Path(args.corpus), index_dir=Path(args.index))
+    page = build_app(settings)
+    page.queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port, show_error=False,
+                                                   max_file_size="1mb", css=CSS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The answer chain as a LangChain runnable: retrieve -> compose -> ground -> format."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from .compose import Draft, compose
+from .ground import GroundingScorer, citation_metrics
+from .index import IndexCorrupt, IndexMissing, NoteIndex, build_index, load_index
+from .notes import load_corpus
+from .retrieve import NoteSearch
+from .settings import Settings
+from .text import split_sentences
+
+MAX_QUESTION_CHARS = 2000
+
+
+class QuestionError(ValueError):
+    pass
+
+
+@dataclass
+class Answer:
+    draft: Draft
+    grounding: dict
+    timings_ms: dict
+
+    def to_json(self) -> dict:
+        from .compose import lead_in
+        from .present import answer_markdown
+
+        d = self.draft
+        return {
+            "question": d.question,
+            "abstained": d.abstained,
+            "reading": d.reading,
+            "answer": answer_markdown(self),
+            "sentences": [s.to_json() for s in d.sentences],
+            "paragraphs": [[lead_in(s) for s in p] for p in d.paragraphs],
+            "sources": d.sources,
+            "next_lines": d.next_lines,
+            "grounding": self.grounding,
+            "timings_ms": self.timings_ms,
+        }
+
+
+def clean_question(question: str) -> str:
+    """Collapse whitespace and control characters; refuse empty or oversized questions with a reason."""
+    if not isinstance(question, str):
+        raise QuestionError("the question must be text")
+    text = "".join(ch if ch.isprintable() else " " for ch in question)
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("the question is empty; type a question about post-training")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(text):,} characters; keep it under {MAX_QUESTION_CHARS:,}")
+    return text
+
+
+def open_index(settings: Settings, embedder, log=None) -> NoteIndex:
+    """Load the index, building or repairing it first when it is missing, corrupt or out of date."""
+    try:
+        index = load_index(settings, embedder.name, embedder.dim)
+    except (IndexMissing, IndexCorrupt) as exc:
+        if log:
+            log(f"{exc}; rebuilding the index")
+        build_index(settings, embedder, full=isinstance(exc, IndexCorrupt))
+        return load_index(settings, embedder.name, embedder.dim)
+    corpus = load_corpus(settings.corpus_dir)
+    if not corpus.problems and sorted(n.hash for n in index.notes) != sorted(n.hash for n in corpus.notes):
+        if log:
+            log("the corpus changed since the index was built; updating it")
+        build_index(settings, embedder, corpus=corpus)
+        index = load_index(settings, embedder.name, embedder.dim)
+    return index
+
+
+class AnswerEngine:
+    """Everything a loaded index needs to answer and score: search, composer, grounding scorer."""
+
+    def __init__(self, index: NoteIndex, embedder, settings: Settings):
+        self.index, self.embedder, self.settings = index, embedder, settings
+        self.search = NoteSearch(index, embedder, settings)
+        self.scorer = GroundingScorer(embedder, self.note_sentences)
+        self.chain = self._build_chain()
+
+    def note_sentences(self, note_id: str):
+        row = self.index.row(note_id)
+        if row is None:
+            return None
+        matrix = self.index.sentence_matrix()
+        note = self.index.notes[row]
+        pairs = [(t, matrix[s]) for t, s in zip(note.sentences, self.index.sentence_rows(row))]
+        return pairs + [(t, None) for t in split_sentences(note.summary)]
+
+    def _build_chain(self) -> Runnable:
+        def retrieve(state: dict) -> dict:
+            t = time.perf_counter()
+            qv = self.embedder.embed([state["question"]])[0]
+            hits = self.search.search(state["question"], state["k"], query_vector=qv)
+            abstain = not hits or max(h.dense for h in hits) < self.settings.abstain_cosine
+            return {**state, "qv": qv, "hits": hits, "abstain": abstain, "t_retrieve": time.perf_counter() - t}
+
+        def draft(state: dict) -> dict:
+            t = time.perf_counter()
+            d = compose(state["question"], state["qv"], self.index, state["hits"], self.settings, state["abstain"])
+            return {**state, "draft": d, "t_compose": time.perf_counter() - t}
+
+        def ground(state: dict) -> dict:
+            t = time.perf_counter()
+            d: Draft = state["draft"]
+            pairs = [(s.text, s.citations) for s in d.sentences]
+            metrics = citation_metrics(pairs, self.scorer)
+            for sentence, g in zip(d.sentences, metrics["joint"]):
+                sentence.support, sentence.supported = g.support, g.supported
+                sentence.evidence, sentence.unsupported = g.evidence, g.unsupported
+            n = len(pairs)
+            grounding = {
+                "supported_fraction": round(sum(g.supported for g in metrics["joint"]) / n, 4) if n else 0.0,
+                "citation_recall": metrics["citation_recall"],
+                "citation_precision": metrics["citation_precision"],
+            }
+            return {**state, "grounding": grounding, "t_ground": time.perf_counter() - t}
+
+        def finish(state: dict) -> Answer:
+            ms = {k: round(state[f"t_{k}"] * 1000, 1) for k in ("retrieve", "compose", "ground")}
+            ms["total"] = round(sum(ms.values()), 1)
+            return Answer(state["draft"], state["grounding"], ms)
+
+        return RunnableLambda(retrieve) | RunnableLambda(draft) | RunnableLambda(ground) | RunnableLambda(finish)
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        return self.chain.invoke({"question": clean_question(question), "k": k or self.settings.k})
+
+
+def load_engine(settings: Settings, log=None) -> AnswerEngine:
+    from .embed import load_embedder
+
+    embedder = load_embedder(settings.batch_size)
+    return AnswerEngine(open_index(settings, embedder, log), embedder, settings)
+
+
+def score_text(engine: AnswerEngine, text: str) -> dict:
+    """Grounding report for any cited answer: ours or one pasted from another assistant."""
+    from .cited import parse_cited_answer
+
+    parsed = parse_cited_answer(text)
+    unknown = list(parsed.unresolved)
+    pairs = []
+    for s in parsed.sentences:
+        known = [c for c in s.citations if engine.index.row(c) is not None]
+        unknown += [f"[{c}]" for c in s.citations if engine.index.row(c) is None]
+        pairs.append((s.text, known))
+    metrics = citation_metrics(pairs, engine.scorer)
+    sentences = []
+    for s, (_, known), g in zip(parsed.sentences, pairs, metrics["joint"]):
+        unsupported = list(g.unsupported)
+        missing = [c for c in s.citations if c not in known]
+        if missing:
+            unsupported.insert(0, "cites unknown note(s): " + ", ".join(missing))
+        if not s.citations:
+            unsupported.insert(0, "no citation")
+        sentences.append({"text": s.text, "citations": s.citations, "support": g.support, "supported": g.supported,
+                          "evidence": g.evidence, "unsupported": unsupported})
+    n = len(sentences)
+    return {
+        "sentences": sentences,
+        "supported_fraction": round(sum(x["supported"] for x in sentences) / n, 4) if n else 0.0,
+        "citation_recall": metrics["citation_recall"],
+        "citation_precision": metrics["citation_precision"],
+        "unknown_citations": list(dict.fromkeys(unknown)),
+        "uncited_sentences": [x["text"] for x in sentences if not x["citations"]],
+    }

@@ -1,0 +1,229 @@
+"""The `inquire` command line: a thin shell over the pipeline."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .settings import Settings, force_offline
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """An expected failure: printed as one clean message, never a traceback."""
+
+
+def _settings(args) -> Settings:
+    return Settings(corpus_dir=Path(args.corpus), index_dir=Path(args.index))
+
+
+def _emit(args, payload: dict, text: str) -> None:
+    print(json.dumps(payload, indent=2, ensure_ascii=False) if args.json else text)
+
+
+def _log(message: str) -> None:
+    print(f"inquire: {message}", file=sys.stderr)
+
+
+def cmd_check(args) -> int:
+    """Validate every note in the corpus; exit 1 naming each problem."""
+    from .notes import load_corpus
+
+    corpus = load_corpus(_settings(args).corpus_dir)
+    for problem in corpus.problems:
+        print(problem, file=sys.stderr)
+    payload = {"notes": len(corpus.notes), "problems": [str(p) for p in corpus.problems]}
+    _emit(args, payload, f"{len(corpus.notes)} notes valid" if not corpus.problems else f"{len(corpus.problems)} problem(s) found")
+    return EXIT_PROBLEM if corpus.problems else EXIT_OK
+
+
+def cmd_notes(args) -> int:
+    """List the notes (id and title; --json for the full records)."""
+    from .notes import load_corpus
+
+    corpus = load_corpus(_settings(args).corpus_dir)
+    _emit(args, {"notes": [n.listing() for n in corpus.notes]}, "\n".join(f"{n.id}\t{n.title}" for n in corpus.notes))
+    return EXIT_OK
+
+
+def _report_text(report) -> str:
+    text = (f"{report.notes} notes: {report.added} added, {report.updated} updated, {report.removed} removed, "
+            f"{report.unchanged} unchanged in {report.seconds:.1f}s")
+    return f"{report.reason}\n{text}" if report.reason else text
+
+
+def cmd_index(args) -> int:
+    """Build or update the index from the corpus (only new or edited notes are embedded)."""
+    from .embed import load_embedder
+    from .index import build_index
+
+    settings = _settings(args)
+    report = build_index(settings, load_embedder(settings.batch_size), full=args.full)
+    _emit(args, report.to_json(), _report_text(report))
+    return EXIT_OK
+
+
+def cmd_add(args) -> int:
+    """Validate a note file, copy it into the corpus and update the index."""
+    from .embed import load_embedder
+    from .index import build_index
+    from .notes import check_new_note
+
+    settings = _settings(args)
+    source = Path(args.file)
+    note = check_new_note(source, settings.corpus_dir)
+    target = settings.corpus_dir / f"{note.id}.md"
+    if target.exists() and not args.replace:
+        raise CommandError(f"{target} already exists; pass --replace to overwrite note '{note.id}'")
+    handle, tmp = tempfile.mkstemp(dir=settings.corpus_dir, prefix=".adding-", suffix=".tmp")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    report = build_index(settings, load_embedder(settings.batch_size))
+    _emit(args, report.to_json(), f"added {target}\n{_report_text(report)}")
+    return EXIT_OK
+
+
+def cmd_search(args) -> int:
+    """Hybrid search over the notes."""
+    from .chain import load_engine
+
+    engine = load_engine(_settings(args), _log)
+    hits = engine.search.search(args.query, args.k)
+    payload = {"query": args.query, "results": [{"id": h.id, "title": h.title, "score": round(h.score, 6)} for h in hits]}
+    _emit(args, payload, "\n".join(f"{h.score:.4f}  {h.id}  {h.title}" for h in hits))
+    return EXIT_OK
+
+
+def cmd_ask(args) -> int:
+    """Answer a question from the notes, every sentence cited and scored for grounding."""
+    from .chain import load_engine
+    from .present import answer_markdown
+
+    engine = load_engine(_settings(args), _log)
+    answer = engine.ask(args.question, args.k)
+    _emit(args, answer.to_json(), answer_markdown(answer))
+    return EXIT_OK
+
+
+def _score_table(report: dict) -> str:
+    rows = [f"{'support':>7}  ok  sentence"]
+    for s in report["sentences"]:
+        rows.append(f"{s['support']:>7.3f}  {'yes' if s['supported'] else 'NO ':3} {s['text'][:90]} {s['citations']}")
+        if not s["supported"] and s["unsupported"]:
+            rows.append(f"{'':13}unsupported: {'; '.join(s['unsupported'][:4])}")
+    rows.append(f"supported {report['supported_fraction']:.2f}  citation recall {report['citation_recall']:.2f}  "
+                f"precision {report['citation_precision']:.2f}  unknown citations: {', '.join(report['unknown_citations']) or 'none'}")
+    return "\n".join(rows)
+
+
+def cmd_score(args) -> int:
+    """Score a cited answer (Markdown file, or - for stdin) for grounding in the notes."""
+    from .chain import load_engine, score_text
+
+    engine = load_engine(_settings(args), _log)
+    if args.batch:
+        results = []
+        for n, line in enumerate(Path(args.batch).read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                text = record["answer"] if isinstance(record, dict) else None
+            except (ValueError, KeyError, TypeError):
+                text = None
+            if not isinstance(text, str):
+                raise CommandError(f"{args.batch}:{n}: each line must be a JSON object with an 'answer' string")
+            report = score_text(engine, text)
+            results.append({"id": record.get("id", n), **report})
+        table = [f"{'id':>12}  sentences  supported  cit.recall  cit.precision  unknown"]
+        table += [f"{str(r['id'])[:12]:>12}  {len(r['sentences']):9}  {r['supported_fraction']:9.2f}  {r['citation_recall']:10.2f}  "
+                  f"{r['citation_precision']:13.2f}  {len(r['unknown_citations'])}" for r in results]
+        _emit(args, {"results": results}, "\n".join(table))
+        return EXIT_OK
+    if args.file in (None, "-"):
+        text = sys.stdin.read()
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise CommandError(f"{path} does not exist; pass a Markdown file or - for standard input")
+        text = path.read_text(encoding="utf-8", errors="replace")
+    report = score_text(engine, text)
+    _emit(args, report, _score_table(report))
+    return EXIT_OK
+
+
+def cmd_serve(args) -> int:
+    """Serve the web page (Gradio) on --host/--port."""
+    from app import main as serve
+
+    return serve(["--host", args.host, "--port", str(args.port), "--corpus", args.corpus, "--index", args.index])
+
+
+def parser() -> argparse.ArgumentParser:
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--corpus", default=os.environ.get("INQUIRE_CORPUS", "corpus"), help="notes folder (env INQUIRE_CORPUS)")
+    shared.add_argument("--index", default=os.environ.get("INQUIRE_INDEX", "index"), help="index folder (env INQUIRE_INDEX)")
+    shared.add_argument("--json", action="store_true", help="print JSON")
+    top = argparse.ArgumentParser(prog="inquire", description="Ask cited questions of a corpus of research notes.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def command(name, func, **kw):
+        p = sub.add_parser(name, parents=[shared], help=func.__doc__, description=func.__doc__, **kw)
+        p.set_defaults(func=func)
+        return p
+
+    command("check", cmd_check)
+    command("notes", cmd_notes)
+    command("index", cmd_index).add_argument("--full", action="store_true", help="re-embed every note")
+    p = command("add", cmd_add)
+    p.add_argument("file", help="the note's Markdown file")
+    p.add_argument("--replace", action="store_true", help="overwrite a note with the same id")
+    for name, func, arg in (("search", cmd_search, "query"), ("ask", cmd_ask, "question")):
+        p = command(name, func)
+        p.add_argument(arg)
+        p.add_argument("--k", type=int, default=None if name == "ask" else 5, help="how many notes to retrieve")
+    p = command("score", cmd_score)
+    p.add_argument("file", nargs="?", help="answer in Markdown, or - for standard input")
+    p.add_argument("--batch", help="JSONL file of {'id', 'answer'} records")
+    p = command("serve", cmd_serve)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    force_offline()
+    args = parser().parse_args(argv)
+    from .cited import AnswerTextError
+    from .chain import QuestionError
+    from .embed import ModelMissing
+    from .index import IndexError_
+    from .notes import NoteError
+
+    try:
+        return args.func(args)
+    except NoteError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": "invalid note", "problems": [str(p) for p in exc.problems]}, indent=2))
+        return EXIT_PROBLEM
+    except (CommandError, QuestionError, AnswerTextError, IndexError_, ModelMissing, OSError) as exc:
+        _log(str(exc))
+        if args.json:
+            print(json.dumps({"error": str(exc)}))
+        return EXIT_PROBLEM
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""HTML for the web page. Every piece of note, question or answer text is escaped: markup never runs."""
+from __future__ import annotations
+
+from html import escape
+
+from .compose import lead_in
+
+TINTS = {"supported": "#e6f4ea", "weak": "#fff4d6", "unsupported": "#fde2e1"}
+WEAK_FLOOR = 0.3  # below the supported threshold but above this: shown as weak
+
+
+def grounding_class(support: float | None, supported: bool | None) -> str:
+    if supported:
+        return "supported"
+    return "weak" if (support or 0.0) >= WEAK_FLOOR else "unsupported"
+
+
+def _sentence_span(text: str, citations: list[str], support, supported, evidence, unsupported) -> str:
+    kind = grounding_class(support, supported)
+    cites = " ".join(f'<a class="cite" href="#src-{escape(c)}">[{escape(c)}]</a>' for c in citations)
+    detail = f"support {support:.2f}" if support is not None else "not scored"
+    if evidence:
+        detail += " | evidence: " + " / ".join(f"[{e['id']}] {e['text']}" for e in evidence[:2])
+    if unsupported and not supported:
+        detail += " | unsupported: " + "; ".join(unsupported[:4])
+    return (f'<span class="sent {kind}" title="{escape(detail)}" style="background:{TINTS[kind]}">'
+            f"{escape(text)} {cites}</span>")
+
+
+def answer_html(answer: dict, notes: dict[str, dict]) -> str:
+    """The seed's shape: reading line, cited synthesis, Sources N notes (expandable), grounding summary."""
+    parts = [f'<div class="inquire-answer"><p class="reading"><em>{escape(answer["reading"])}</em></p>']
+    if answer["abstained"]:
+        parts.append('<p class="declined"><strong>The corpus does not cover this question</strong>, so nothing is cited. '
+                     "The nearest inquiring lines are listed below.</p>")
+    sentences = iter(answer["sentences"])
+    for paragraph in answer.get("paragraphs", []):
+        spans = []
+        for shown in paragraph:
+            s = next(sentences)
+            spans.append(_sentence_span(shown, s["citations"], s["support"], s["supported"], s["evidence"], s["unsupported"]))
+        parts.append("<p>" + " ".join(spans) + "</p>")
+    if answer["sources"]:
+        g = answer["grounding"]
+        parts.append(f'<p class="grounding">Grounding: {g["supported_fraction"]:.0%} of sentences supported; '
+                     f'citation recall {g["citation_recall"]:.2f}, citation precision {g["citation_precision"]:.2f}.</p>')
+        parts.append(f"<h3>Sources {len(answer['sources'])} notes</h3>")
+        for s in answer["sources"]:
+            parts.append(note_html(notes.get(s["id"], s), anchor=True))
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def note_html(note: dict, anchor: bool = False) -> str:
+    nid = escape(note["id"])
+    body = "".join(f"<p>{escape(p)}</p>" for p in note.get("body", "").split("\n\n") if p.strip())
+    sources = "".join(f"<li>{escape(str(s.get('title')))} ({escape(str(s.get('year')))}) {escape(str(s.get('url')))}</li>" for s in note.get("sources", []))
+    return (f'<details {"id=src-" + nid if anchor else ""} class="source"><summary><strong>{escape(note["title"])}</strong> '
+            f'<code>[{nid}]</code><br>{escape(note["summary"])}</summary>{body}'
+            f'{"<ul>" + sources + "</ul>" if sources else ""}</details>')
+
+
+def score_html(report: dict) -> str:
+    rows = []
+    for s in report["sentences"]:
+        rows.append("<li>" + _sentence_span(s["text"], s["citations"], s["support"], s["supported"], s["evidence"], s["unsupported"])
+                    + f' <small>support {s["support"]:.2f}{" | unsupported: " + escape("; ".join(s["unsupported"][:4])) if not s["supported"] and s["unsupported"] else ""}</small></li>')
+    unknown = ", ".join(report["unknown_citations"]) or "none"
+    return (f'<div class="inquire-score"><p>Supported fraction {report["supported_fraction"]:.2f}; citation recall '
+            f'{report["citation_recall"]:.2f}; citation precision {report["citation_precision"]:.2f}; unknown citations: '
+            f"{escape(unknown)}</p><ol>{''.join(rows)}</ol></div>")

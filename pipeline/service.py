@@ -1,0 +1,111 @@
+"""The workbench behind the web page: one engine, swapped after index changes, errors as messages."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+from pathlib import Path
+
+from .chain import AnswerEngine, load_engine, score_text
+from .index import build_index
+from .notes import NoteError, check_new_note, load_corpus
+from .settings import Settings
+
+MAX_UPLOAD_BYTES = 1_000_000
+
+
+class UserError(ValueError):
+    """A problem to show the user as is: it already says what is wrong and what to do."""
+
+
+class Workbench:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self.engine: AnswerEngine = load_engine(settings)
+        self._notes_cache: tuple[str, dict] | None = None
+
+    def notes(self) -> dict[str, dict]:
+        """Full notes (with bodies) for display, cached per index generation."""
+        gen = self.engine.index.generation
+        if self._notes_cache is None or self._notes_cache[0] != gen:
+            corpus = load_corpus(self.settings.corpus_dir)
+            self._notes_cache = (gen, {n.id: {**n.listing(), "body": n.body} for n in corpus.notes})
+        return self._notes_cache[1]
+
+    def ask(self, question: str, k: int | None = None) -> dict:
+        return self.engine.ask(question, k).to_json()
+
+    def score(self, text: str) -> dict:
+        if not isinstance(text, str) or not text.strip():
+            raise UserError("paste an answer with citations such as [note-id] to score it")
+        return score_text(self.engine, text)
+
+    def search_notes(self, query: str) -> list[dict]:
+        notes = self.notes()
+        if not query or not query.strip():
+            return list(notes.values())
+        hits = self.engine.search.search(query, 10)
+        return [notes[h.id] for h in hits if h.id in notes]
+
+    def add_note(self, markdown: str, progress=None) -> dict:
+        """Validate a note's Markdown and, only if valid, save it and update the index incrementally."""
+        if not isinstance(markdown, str) or not markdown.strip():
+            raise UserError("the note is empty; fill in the form or upload a .md file")
+        data = markdown.encode("utf-8", errors="surrogatepass")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise UserError(f"the note is {len(data):,} bytes; notes must be under {MAX_UPLOAD_BYTES:,} bytes")
+        match = re.search(r"^id:\s*['\"]?([^\s'\"]+)", markdown, flags=re.MULTILINE)
+        stem = match.group(1) if match and re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", match.group(1)) else "unnamed-note"
+        with tempfile.TemporaryDirectory() as tmp:
+            staged = Path(tmp) / f"{stem}.md"  # the name comes from a validated slug, never from the upload
+            staged.write_bytes(data)
+            note = check_new_note(staged, self.settings.corpus_dir)
+            with self._lock:
+                target = self.settings.corpus_dir / f"{note.id}.md"
+                if target.exists():
+                    raise UserError(f"a note with id '{note.id}' already exists; choose another id")
+                handle, part = tempfile.mkstemp(dir=self.settings.corpus_dir, prefix=".adding-", suffix=".tmp")
+                with os.fdopen(handle, "wb") as f:
+                    f.write(data)
+                os.replace(part, target)
+                report = build_index(self.settings, self.engine.embedder, progress=progress)
+                self.engine = AnswerEngine(self._load(), self.engine.embedder, self.settings)
+        return {**report.to_json(), "id": note.id}
+
+    def rebuild(self, progress=None) -> dict:
+        with self._lock:
+            report = build_index(self.settings, self.engine.embedder, full=True, progress=progress)
+            self.engine = AnswerEngine(self._load(), self.engine.embedder, self.settings)
+        return report.to_json()
+
+    def _load(self):
+        from .index import load_index
+
+        return load_index(self.settings, self.engine.embedder.name, self.engine.embedder.dim)
+
+
+def note_markdown(note_id: str, title: str, summary: str, body: str, sources: str, tags: str, related: str) -> str:
+    """Front matter for a note entered through the form; sources are one per line: title | authors | year | url."""
+    import yaml
+
+    parsed_sources = []
+    for n, line in enumerate((sources or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) != 4:
+            raise UserError(f"sources line {n}: write 'title | authors | year | url' (got {len(cells)} parts)")
+        year = int(cells[2]) if cells[2].isdigit() else cells[2]
+        parsed_sources.append({"title": cells[0], "authors": cells[1], "year": year, "url": cells[3]})
+    split = lambda text: [t.strip() for t in (text or "").split(",") if t.strip()]
+    meta = {"id": (note_id or "").strip(), "title": (title or "").strip(), "summary": (summary or "").strip(),
+            "sources": parsed_sources, "tags": split(tags), "related": split(related)}
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + (body or "").strip() + "\n"
+
+
+def error_message(exc: Exception) -> str:
+    if isinstance(exc, NoteError):
+        return "The note was not saved:\n" + "\n".join(f"- {p.field}: {p.message}" for p in exc.problems)
+    return str(exc)

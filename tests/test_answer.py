@@ -1,0 +1,142 @@
+"""Index, hybrid retrieval and the answer chain, end to end with the real model and FAISS index."""
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import SEED_IDS, SEED_QUESTION, cli_json, note_text, run_cli
+from pipeline.evaluate import evaluate_search, load_questions
+
+DATA = Path(__file__).with_name("data")
+OFF_TOPIC = [l.strip() for l in (DATA / "offtopic_questions.txt").read_text().splitlines() if l.strip()]
+ON_TOPIC = [
+    "Why do chatbots agree with whatever I say?",
+    "Does RLHF hurt calibration?",
+    "Can fine-tuning remove safety guardrails?",
+    "Is reinforcement learning with verifiable rewards teaching new reasoning?",
+    "What do probes reveal about what a model believes is true?",
+    "Can backdoors survive safety training?",
+]
+
+
+def test_seed_question_cites_at_least_four_seed_notes(engine):
+    answer = engine.ask(SEED_QUESTION).to_json()
+    cited = {c for s in answer["sentences"] for c in s["citations"]}
+    assert not answer["abstained"]
+    assert len(cited & set(SEED_IDS)) >= 4, cited
+    assert answer["sentences"] and all(s["citations"] for s in answer["sentences"])
+    assert len(answer["next_lines"]) >= 3
+    assert not set(answer["next_lines"]) & {s["title"] for s in answer["sources"]}
+    assert answer["reading"].startswith("This reads the question as")
+
+
+def test_every_answer_sentence_is_quoted_from_the_note_it_cites(engine):
+    answer = engine.ask("Does RLHF make models less honest?")
+    for s in answer.draft.sentences:
+        note = engine.index.note(s.citations[0])
+        assert s.text in note.sentences
+
+
+def test_answer_json_shape(capsys, shipped):
+    code, payload, err = cli_json(capsys, "ask", SEED_QUESTION, "--corpus", str(shipped.corpus_dir), "--index", str(shipped.index_dir))
+    assert code == 0, err
+    assert {"question", "abstained", "answer", "sentences", "sources", "next_lines", "grounding", "timings_ms"} <= set(payload)
+    assert set(payload["grounding"]) >= {"supported_fraction", "citation_recall", "citation_precision"}
+    assert set(payload["timings_ms"]) >= {"retrieve", "compose", "ground", "total"}
+    assert all({"text", "citations", "support"} <= set(s) for s in payload["sentences"])
+    assert all(set(s) >= {"id", "title", "summary"} for s in payload["sources"])
+    assert f"Sources {len(payload['sources'])} notes" in payload["answer"]
+    assert "Next inquiring lines" in payload["answer"]
+
+
+def test_dev_question_recall_at_5_for_hybrid(engine):
+    metrics = evaluate_search(engine.search, load_questions(DATA / "dev_questions.jsonl"))
+    assert metrics["hybrid"]["recall@5"] >= 0.95, metrics
+    assert metrics["hybrid"]["mrr"] >= metrics["dense"]["mrr"], metrics
+
+
+@pytest.mark.parametrize("question", OFF_TOPIC[:12])
+def test_off_topic_questions_are_declined(engine, question):
+    answer = engine.ask(question).to_json()
+    assert answer["abstained"] and answer["sentences"] == [] and answer["sources"] == []
+    assert "does not cover" in answer["answer"]
+    assert len(answer["next_lines"]) >= 3
+
+
+@pytest.mark.parametrize("question", ON_TOPIC)
+def test_on_topic_questions_are_answered(engine, question):
+    answer = engine.ask(question).to_json()
+    assert not answer["abstained"] and answer["sentences"]
+
+
+def test_search_json_contract(capsys, shipped):
+    code, payload, _ = cli_json(capsys, "search", "sycophancy and human preference data", "--k", "3",
+                                "--corpus", str(shipped.corpus_dir), "--index", str(shipped.index_dir))
+    assert code == 0 and payload["query"] == "sycophancy and human preference data"
+    assert len(payload["results"]) == 3 and set(payload["results"][0]) >= {"id", "title", "score"}
+    assert "sycophancy-by-design" in [r["id"] for r in payload["results"]]
+
+
+def test_langchain_retriever_returns_documents(engine):
+    from pipeline.retrieve import NoteRetriever
+
+    docs = NoteRetriever(search=engine.search, k=3).invoke("backdoors that persist through safety training")
+    assert len(docs) == 3 and docs[0].metadata["id"]
+    assert any(d.metadata["id"] in {"sleeper-agents-persist", "poisoning-survives-alignment"} for d in docs)
+
+
+def test_adding_a_note_embeds_only_that_note_and_makes_it_answerable(tmp_path, capsys, workspace):
+    path = tmp_path / "quokka-grooming.md"
+    path.write_text(note_text("quokka-grooming"))
+    args = ["--corpus", str(workspace.corpus_dir), "--index", str(workspace.index_dir)]
+    code, report, err = cli_json(capsys, "add", str(path), *args)
+    assert code == 0, err
+    assert report == {**report, "added": 1, "updated": 0, "removed": 0, "unchanged": report["notes"] - 1}
+    code, payload, _ = cli_json(capsys, "search", "how often do quokkas groom each other", *args)
+    assert payload["results"][0]["id"] == "quokka-grooming"
+    code, report, _ = cli_json(capsys, "index", *args)
+    assert report["added"] == report["updated"] == report["removed"] == 0
+
+
+def test_editing_and_deleting_notes_updates_incrementally(capsys, workspace):
+    args = ["--corpus", str(workspace.corpus_dir), "--index", str(workspace.index_dir)]
+    target = workspace.corpus_dir / "llm-self-preference.md"
+    target.write_text(target.read_text().replace("summary: >-", "summary: >-\n  Edited.", 1))
+    (workspace.corpus_dir / "who-is-harry-potter.md").unlink()
+    for note in workspace.corpus_dir.glob("*.md"):  # drop links to the deleted note so the corpus stays valid
+        note.write_text(note.read_text().replace("who-is-harry-potter, ", "").replace(", who-is-harry-potter", "").replace("[who-is-harry-potter]", "[]"))
+    code, report, err = cli_json(capsys, "index", *args)
+    assert code == 0, err
+    assert report["removed"] == 1 and report["updated"] >= 1 and report["added"] == 0
+    assert report["updated"] < 10
+
+
+def test_malformed_note_is_refused_and_nothing_changes(tmp_path, capsys, workspace):
+    before = {p.name: p.read_bytes() for p in workspace.corpus_dir.iterdir()}
+    index_before = (workspace.index_dir / "CURRENT").read_text()
+    bad = tmp_path / "bad-note.md"
+    bad.write_text(note_text("bad-note").replace("answerable?", "answerable"))
+    code, out, err = run_cli(capsys, "add", str(bad), "--corpus", str(workspace.corpus_dir), "--index", str(workspace.index_dir))
+    assert code == 1 and "title" in err and "'?'" in err
+    assert {p.name: p.read_bytes() for p in workspace.corpus_dir.iterdir()} == before
+    assert (workspace.index_dir / "CURRENT").read_text() == index_before
+
+
+def test_adding_an_existing_id_needs_replace(tmp_path, capsys, workspace):
+    existing = workspace.corpus_dir / "dapo-clip-higher.md"
+    copy = tmp_path / "dapo-clip-higher.md"
+    copy.write_text(existing.read_text())
+    code, _, err = run_cli(capsys, "add", str(copy), "--corpus", str(workspace.corpus_dir), "--index", str(workspace.index_dir))
+    assert code == 1 and "already exists" in err and "--replace" in err
+
+
+def test_model_mismatch_forces_full_rebuild(capsys, workspace):
+    from pipeline.index import current_generation
+
+    manifest_path = current_generation(workspace.index_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model"] = "some-other-model"
+    manifest_path.write_text(json.dumps(manifest))
+    code, report, _ = cli_json(capsys, "index", "--corpus", str(workspace.corpus_dir), "--index", str(workspace.index_dir))
+    assert code == 0 and report["full"] and report["added"] == report["notes"]
+    assert "other-model" in report["reason"]
