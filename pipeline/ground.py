@@ -35,7 +35,7 @@ OPPOSITES = [
 ]
 FEATURES = ("max_cos", "top2_cos", "coverage_best", "coverage_all", "missing_content", "number_recall",
             "numbers_missing", "name_recall", "names_missing", "negation_mismatch", "opposite_flip",
-            "bigram_coverage", "claim_len")
+            "bigram_coverage", "claim_len", "min_part_cos", "min_part_cover")
 
 
 @dataclass
@@ -97,6 +97,15 @@ def _names(text: str) -> list[str]:
     return found
 
 
+_PART_SPLIT = re.compile(r",\s+|;\s+|\s+(?:and|but|while|whereas|although|which|because)\s+")
+
+
+def claim_parts(claim: str) -> list[str]:
+    """Clauses of a claim with at least three content words: each must be supported on its own."""
+    parts = [p.strip() for p in _PART_SPLIT.split(claim) if p and len(content_words(p)) >= 3]
+    return parts if len(parts) > 1 else []
+
+
 def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
     return set(zip(tokens, tokens[1:]))
 
@@ -114,8 +123,12 @@ def _number_key(n: str) -> str:
     return n.rstrip("%x").rstrip(".") or n
 
 
-def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence]) -> tuple[np.ndarray, list[int], list[str]]:
-    """Feature vector, indices of the best evidence sentences (best first), and unsupported parts."""
+def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
+             part_vectors: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[int], list[str]]:
+    """Feature vector, indices of the best evidence sentences (best first), and unsupported parts.
+
+    `part_vectors` are the vectors of `claim_parts(claim)`, so each clause is checked on its own.
+    """
     if not evidence:
         return np.zeros(len(FEATURES)), [], ["no cited note to check against"]
     vectors = np.stack([e.vector for e in evidence])
@@ -140,18 +153,29 @@ def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence]) -> 
     all_bigrams = _bigrams(words(all_text))
     claim_bigrams = _bigrams(words(claim))
     bigram_cov = len(claim_bigrams & all_bigrams) / max(len(claim_bigrams), 1)
+    parts = claim_parts(claim)
+    weakest_part, min_part_cos, min_part_cover = None, float(cos[order[0]]), cover_all
+    if parts and part_vectors is not None:
+        part_cos = [float((vectors @ v).max()) for v in part_vectors]
+        part_cover = [sum(w in all_content for w in content_words(p)) / max(len(content_words(p)), 1) for p in parts]
+        weakest = int(np.argmin(part_cos))
+        min_part_cos, min_part_cover = part_cos[weakest], min(part_cover)
+        if min_part_cos < 0.5:
+            weakest_part = parts[weakest]
     feats = np.array([
         float(cos[order[0]]), top2, cover_best, cover_all, float(len(missing)),
         1.0 - len(numbers_missing) / max(len(set(claim_numbers)), 1), float(len(numbers_missing)),
         1.0 - len(names_missing) / max(len(claim_names), 1), float(len(names_missing)),
         float(negation_mismatch), _opposite_flip(claim_words, best_words), bigram_cov,
-        float(np.log1p(len(claim_content))),
+        float(np.log1p(len(claim_content))), min_part_cos, min_part_cover,
     ])
     unsupported = [f"number {n}" for n in numbers_missing] + [f"name '{n}'" for n in names_missing]
     if negation_mismatch:
         unsupported.append("negation differs from the evidence")
     if feats[FEATURES.index("opposite_flip")]:
         unsupported.append("direction or outcome reversed relative to the evidence")
+    if weakest_part:
+        unsupported.append(f"claim part not found in the evidence: '{weakest_part}'")
     unsupported += [f"word '{w}'" for w in missing[:5] if w not in {n.lower() for n in claim_names} and _number_key(w) not in numbers_missing]
     return feats, [int(i) for i in order], unsupported
 
@@ -191,10 +215,12 @@ class GroundingScorer:
         if not claims:
             return []
         vectors = self._embed([c for c, _ in claims])
+        parts = [claim_parts(c) for c, _ in claims]
+        self._embed([p for ps in parts for p in ps])
         out = []
-        for (claim, cited), vector in zip(claims, vectors):
+        for (claim, cited), vector, claim_parts_ in zip(claims, vectors, parts):
             evidence = self.evidence_for(cited)
-            feats, order, unsupported = features(claim, vector, evidence)
+            feats, order, unsupported = features(claim, vector, evidence, self._embed(claim_parts_))
             p = float(self.model.probability(feats[None, :])[0]) if evidence else 0.0
             shown = [{"id": evidence[i].note_id, "text": evidence[i].text} for i in order[:2]]
             out.append(GroundingScore(round(p, 4), p >= self.model.threshold, shown,

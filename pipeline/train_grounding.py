@@ -1,0 +1,57 @@
+"""`make train-grounding`: fit the grounding scorer's logistic model on development data only.
+
+Training data: WiCE dev (../shared/data/wice/dev.jsonl) and perturbations of the notes in the
+training half of the corpus. WiCE test, SummaC and the other half of the notes are for measuring
+only (`make eval-grounding`). Seeds are fixed, so the JSON it writes is reproducible.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.model_selection import cross_val_predict
+
+from .ground import FEATURES, MODEL_FILE, GroundingModel
+from .grounding_data import VectorCache, corpus_rows, wice_rows
+from .settings import Settings, force_offline
+
+
+def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The cut that maximises balanced accuracy on cross-validated (out-of-fold) probabilities."""
+    grid = np.linspace(0.05, 0.95, 91)
+    return float(grid[int(np.argmax([balanced_accuracy_score(y, p >= t) for t in grid]))])
+
+
+def main() -> int:
+    force_offline()
+    from .embed import load_embedder
+
+    embedder = load_embedder()
+    wice = wice_rows("dev", VectorCache(embedder))
+    corpus, _ = corpus_rows(Settings().corpus_dir, embedder, test_half=False)
+    X = np.vstack([wice.X, corpus.X])
+    y = np.concatenate([wice.y, corpus.y])
+    # Each source weighs the same in total, so the many perturbation rows do not drown WiCE.
+    w = np.concatenate([np.full(len(wice.y), 0.5 / len(wice.y)), np.full(len(corpus.y), 0.5 / len(corpus.y))]) * len(y)
+    mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
+    Z = (X - mean) / scale
+    clf = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
+    oof = cross_val_predict(clf, Z, y, cv=5, method="predict_proba", params={"sample_weight": w})[:, 1]
+    threshold = best_threshold(y, oof)
+    clf.fit(Z, y, sample_weight=w)
+    model = GroundingModel(clf.coef_[0], float(clf.intercept_[0]), mean, scale, threshold,
+                           f"WiCE dev ({len(wice.y)} rows) + perturbations of the training-half notes ({len(corpus.y)} cases)")
+    MODEL_FILE.write_text(json.dumps(model.to_json(), indent=1))
+    n_w = len(wice.y)
+    print(f"wrote {MODEL_FILE}; threshold {threshold:.2f}")
+    print(f"out-of-fold AUROC: WiCE dev rows {roc_auc_score(wice.y, oof[:n_w]):.3f}, corpus perturbations {roc_auc_score(corpus.y, oof[n_w:]):.3f}")
+    for name, weight in sorted(zip(FEATURES, clf.coef_[0]), key=lambda t: -abs(t[1])):
+        print(f"  {name:18} {weight:+.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
