@@ -26,16 +26,35 @@ OPPOSITES = [
     ("rises", "falls"), ("rose", "fell"), ("raise", "lower"), ("raises", "lowers"), ("raised", "lowered"),
     ("higher", "lower"), ("more", "less"), ("more", "fewer"), ("improve", "hurt"), ("improves", "hurts"),
     ("improved", "hurt"), ("improves", "degrades"), ("helps", "harms"), ("gain", "loss"), ("larger", "smaller"),
-    ("persist", "vanish"), ("persists", "disappears"), ("survive", "removed"), ("before", "after"),
+    ("persist", "vanish"), ("persists", "disappears"), ("survive", "removed"),
     ("above", "below"), ("best", "worst"), ("strong", "weak"), ("stronger", "weaker"), ("success", "failure"),
     ("succeeds", "fails"), ("supported", "refuted"), ("true", "false"), ("all", "none"), ("always", "never"),
     ("easy", "hard"), ("easier", "harder"), ("positive", "negative"), ("maximize", "minimize"),
     ("reduces", "increases"), ("reduced", "increased"), ("lowers", "raises"), ("suppressed", "persisted"),
-    ("accurate", "inaccurate"), ("calibrated", "miscalibrated"), ("pretraining", "post-training"),
+    ("accurate", "inaccurate"), ("calibrated", "miscalibrated"),
 ]
 FEATURES = ("max_cos", "top2_cos", "coverage_best", "coverage_all", "missing_content", "number_recall",
             "numbers_missing", "name_recall", "names_missing", "negation_mismatch", "opposite_flip",
-            "bigram_coverage", "claim_len", "min_part_cos", "min_part_cover")
+            "bigram_coverage", "claim_len", "min_part_cos", "min_part_cover",
+            "verbatim", "negation_close", "order_swap")
+
+
+# The logistic model sees every feature but `verbatim`, which is a rule, not evidence to weigh.
+MODEL_FEATURES = tuple(f for f in FEATURES if f != "verbatim")
+_MODEL_COLUMNS = [FEATURES.index(f) for f in MODEL_FEATURES]
+CONTRADICTION_CAP = 0.2  # most support left to a sentence whose number, negation, order or direction clashes
+
+
+def apply_checks(p: float, feats: np.ndarray) -> float:
+    """Deterministic checks on top of the model: an exact quote of a cited note is supported;
+    a sentence whose numbers are absent from its notes, or whose negation, direction or order of
+    roles clashes with the closest evidence, is not."""
+    f = dict(zip(FEATURES, feats))
+    if f["verbatim"]:
+        return max(p, 0.97)
+    if f["numbers_missing"] > 0 or f["negation_close"] or f["order_swap"] or f["opposite_flip"] > 0:
+        return min(p, CONTRADICTION_CAP)
+    return p
 
 
 @dataclass
@@ -66,11 +85,13 @@ class GroundingModel:
     trained_on: str
 
     def probability(self, feats: np.ndarray) -> np.ndarray:
-        z = ((feats - self.mean) / self.scale) @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-z))
+        """Model probability followed by the deterministic checks, for rows of `FEATURES`."""
+        z = ((feats[:, _MODEL_COLUMNS] - self.mean) / self.scale) @ self.weights + self.bias
+        p = 1.0 / (1.0 + np.exp(-z))
+        return np.array([apply_checks(pi, row) for pi, row in zip(p, feats)])
 
     def to_json(self) -> dict:
-        return {"features": list(FEATURES), "weights": self.weights.tolist(), "bias": self.bias,
+        return {"features": list(MODEL_FEATURES), "weights": self.weights.tolist(), "bias": self.bias,
                 "mean": self.mean.tolist(), "scale": self.scale.tolist(), "threshold": self.threshold,
                 "trained_on": self.trained_on}
 
@@ -78,8 +99,8 @@ class GroundingModel:
 @lru_cache(maxsize=4)
 def load_grounding_model(path: Path = MODEL_FILE) -> GroundingModel:
     data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("features") != list(FEATURES):
-        raise RuntimeError(f"{path} was trained on features {data.get('features')}, not {list(FEATURES)}; run `make train-grounding`")
+    if data.get("features") != list(MODEL_FEATURES):
+        raise RuntimeError(f"{path} was trained on features {data.get('features')}, not {list(MODEL_FEATURES)}; run `make train-grounding`")
     return GroundingModel(np.array(data["weights"]), float(data["bias"]), np.array(data["mean"]),
                           np.array(data["scale"]), float(data["threshold"]), data.get("trained_on", ""))
 
@@ -117,6 +138,24 @@ def _opposite_flip(claim_words: set[str], evidence_words: set[str]) -> float:
             if x in claim_words and x not in evidence_words and y in evidence_words and y not in claim_words:
                 flips += 1
     return float(flips)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(words(text))
+
+
+def _order_swap(claim: str, sentence: str) -> float:
+    """1 when two numbers or names of the claim appear in the evidence sentence in the opposite order."""
+    keys = list(dict.fromkeys([_number_key(n) for n in numbers(claim)] + _names(claim)))
+    claim_low, low = claim.lower(), sentence.lower()
+    found = []
+    for key in keys:
+        pattern = rf"(?<![\w.]){re.escape(key.lower())}(?![\w])"
+        in_claim, in_evidence = re.search(pattern, claim_low), re.search(pattern, low)
+        if in_claim and in_evidence:
+            found.append((in_claim.start(), in_evidence.start()))
+    positions = [e for _, e in sorted(found)]  # evidence positions, in the claim's order
+    return float(any(a > b for a, b in zip(positions, positions[1:]))) if len(positions) >= 2 else 0.0
 
 
 def _number_key(n: str) -> str:
@@ -162,16 +201,24 @@ def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
         min_part_cos, min_part_cover = part_cos[weakest], min(part_cover)
         if min_part_cos < 0.5:
             weakest_part = parts[weakest]
+    claim_norm = _normalise(claim).rstrip()
+    verbatim = float(bool(claim_norm) and any(claim_norm in _normalise(e.text) for e in evidence))
+    best_neg = set(words(best)) & NEGATIONS
+    negation_close = float(cos[order[0]] >= 0.7 and len(claim_words & NEGATIONS) != len(best_neg))
+    order_swap = _order_swap(claim, best) if cos[order[0]] >= 0.6 else 0.0
     feats = np.array([
         float(cos[order[0]]), top2, cover_best, cover_all, float(len(missing)),
         1.0 - len(numbers_missing) / max(len(set(claim_numbers)), 1), float(len(numbers_missing)),
         1.0 - len(names_missing) / max(len(claim_names), 1), float(len(names_missing)),
         float(negation_mismatch), _opposite_flip(claim_words, best_words), bigram_cov,
         float(np.log1p(len(claim_content))), min_part_cos, min_part_cover,
+        verbatim, negation_close, order_swap,
     ])
     unsupported = [f"number {n}" for n in numbers_missing] + [f"name '{n}'" for n in names_missing]
-    if negation_mismatch:
+    if negation_mismatch or negation_close:
         unsupported.append("negation differs from the evidence")
+    if order_swap:
+        unsupported.append("roles or values appear swapped relative to the evidence")
     if feats[FEATURES.index("opposite_flip")]:
         unsupported.append("direction or outcome reversed relative to the evidence")
     if weakest_part:

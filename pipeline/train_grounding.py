@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
-from .ground import FEATURES, MODEL_FILE, GroundingModel
+from .ground import FEATURES, MODEL_FEATURES, MODEL_FILE, GroundingModel
 from .grounding_data import VectorCache, corpus_rows, wice_rows
 from .settings import Settings, force_offline
 
@@ -32,7 +32,8 @@ def main() -> int:
     embedder = load_embedder()
     wice = wice_rows("dev", VectorCache(embedder))
     corpus, _ = corpus_rows(Settings().corpus_dir, embedder, test_half=False)
-    X = np.vstack([wice.X, corpus.X])
+    columns = [FEATURES.index(f) for f in MODEL_FEATURES]
+    X = np.vstack([wice.X, corpus.X])[:, columns]
     y = np.concatenate([wice.y, corpus.y])
     # Each source weighs the same in total, so the many perturbation rows do not drown WiCE.
     w = np.concatenate([np.full(len(wice.y), 0.5 / len(wice.y)), np.full(len(corpus.y), 0.5 / len(corpus.y))]) * len(y)
@@ -48,7 +49,7 @@ def main() -> int:
     n_w = len(wice.y)
     print(f"wrote {MODEL_FILE}; threshold {threshold:.2f}")
     print(f"out-of-fold AUROC: WiCE dev rows {roc_auc_score(wice.y, oof[:n_w]):.3f}, corpus perturbations {roc_auc_score(corpus.y, oof[n_w:]):.3f}")
-    for name, weight in sorted(zip(FEATURES, clf.coef_[0]), key=lambda t: -abs(t[1])):
+    for name, weight in sorted(zip(MODEL_FEATURES, clf.coef_[0]), key=lambda t: -abs(t[1])):
         print(f"  {name:18} {weight:+.3f}")
     return 0
 

@@ -1,0 +1,56 @@
+"""The index folder: atomic swaps, the build lock, checksums, and no code execution on load."""
+import json
+
+import pytest
+
+from pipeline import index as index_module
+from pipeline.chain import open_index
+from pipeline.index import IndexBusy, IndexCorrupt, build_index, build_lock, current_generation, load_index
+
+
+def test_crash_mid_build_leaves_the_old_index_serving(workspace, embedder, monkeypatch):
+    before = (workspace.index_dir / "CURRENT").read_text()
+    note = workspace.corpus_dir / "dapo-clip-higher.md"
+    note.write_text(note.read_text().replace("summary: >-", "summary: >-\n  Changed.", 1))
+
+    def explode(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(index_module.faiss, "serialize_index", explode)
+    with pytest.raises(OSError, match="No space"):
+        build_index(workspace, embedder)
+    monkeypatch.undo()
+    assert (workspace.index_dir / "CURRENT").read_text() == before
+    assert not list(workspace.index_dir.glob(".building-*"))
+    old = load_index(workspace, embedder.name, embedder.dim)
+    assert len(old.notes) == 64
+    report = build_index(workspace, embedder)
+    assert report.updated == 1 and report.added == 0
+
+
+def test_a_second_build_waits_then_says_why(workspace, embedder):
+    with build_lock(workspace.index_dir, wait_seconds=0):
+        with pytest.raises(IndexBusy, match="another build"):
+            build_index(workspace, embedder, wait_seconds=0.3)
+
+
+@pytest.mark.parametrize("victim", ["notes.json", "notes.faiss", "sentences.faiss"])
+def test_corrupted_files_are_detected_and_rebuilt(workspace, embedder, victim):
+    gen = current_generation(workspace.index_dir)
+    data = (gen / victim).read_bytes()
+    (gen / victim).write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexCorrupt, match="checksum"):
+        load_index(workspace, embedder.name, embedder.dim)
+    messages = []
+    repaired = open_index(workspace, embedder, messages.append)
+    assert len(repaired.notes) == 64 and "rebuilding" in messages[0]
+
+
+def test_hand_edited_metadata_with_matching_checksum_still_cannot_run_code(workspace, embedder):
+    gen = current_generation(workspace.index_dir)
+    (gen / "notes.json").write_text('{"__reduce__": "os.system", "args": ["touch /tmp/pwned"]}')
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["files"]["notes.json"] = index_module._sha256_file(gen / "notes.json")
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorrupt):
+        load_index(workspace, embedder.name, embedder.dim)
