@@ -9,7 +9,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: install index run test test-browser bench train-grounding eval-grounding soak clean
+.PHONY: install chromium index run test bench train-grounding eval-grounding clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Browser tests drive Debian's Chromium (Playwright never downloads a browser of its own here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
 index: install
 	$(BIN)/inquire index
 
 run: index
 	$(BIN)/python app.py --host $(HOST) --port $(PORT)
 
-test: install
+test: install chromium
 	$(BIN)/pytest -q
 
 bench: install

@@ -26,17 +26,17 @@ def build_app(settings: Settings):
 
     bench = Workbench(settings)
 
-    def ask(question: str) -> dict:
-        return bench.ask(question)
+    def api(fn):
+        """API calls return the CLI's JSON; a user error comes back as a readable gr.Error, never a traceback."""
+        def call(*args):
+            try:
+                return fn(*args)
+            except ERRORS + (IndexError_,) as exc:
+                raise gr.Error(error_message(exc)) from None
+        call.__name__ = fn.__name__
+        return call
 
-    def score(answer: str) -> dict:
-        return bench.score(answer)
-
-    def add_note(markdown: str) -> dict:
-        return bench.add_note(markdown)
-
-    def rebuild() -> dict:
-        return bench.rebuild()
+    ask, score, add_note, rebuild = api(bench.ask), api(bench.score), api(bench.add_note), api(bench.rebuild)
 
     def ask_view(question: str):
         try:

@@ -11,6 +11,7 @@ _BRACKET = re.compile(r"\[([^\[\]]{1,400})\]")
 _SECTION = re.compile(r"^\s*(?:#+\s*)?\**\s*(sources|references|next inquiring lines|nearest inquiring lines)\b", re.IGNORECASE)
 _NUMBERED = re.compile(r"^\s*(?:\[(\d{1,3})\]|(\d{1,3})[.)])\s*\[?([a-z0-9][a-z0-9\-]*)\]?")
 _MAX_ANSWER_CHARS = 200_000
+_TRAILING_CITATION = re.compile(r"([.!?])\s*((?:\[[^\[\]]{1,400}\]\s*)+)")
 
 
 class AnswerTextError(ValueError):
@@ -67,6 +68,8 @@ def parse_cited_answer(text: str) -> CitedAnswer:
     text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
     body, source_lines = _split_sections(text)
     numbers = _number_map(source_lines)
+    # "Claim. [id] Next claim" -> "Claim [id]. Next claim": a citation after the full stop belongs to the sentence before it.
+    body = _TRAILING_CITATION.sub(lambda m: f" {m.group(2).strip()}{m.group(1)} ", body)
     answer = CitedAnswer()
     for raw in split_sentences(body):
         if raw.lower().startswith("this reads the question as"):

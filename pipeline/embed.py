@@ -49,6 +49,28 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+    def token_vectors(self, texts: list[str]) -> list[np.ndarray]:
+        """Unit vectors of each text's content word pieces (no specials, punctuation or stopwords),
+        for BERTScore-style alignment (Zhang et al. 2020, "BERTScore")."""
+        if not texts:
+            return []
+        from .text import STOPWORDS
+
+        tokenizer = self._model.tokenizer
+        matrices = self._model.encode(texts, batch_size=self.batch_size, output_value="token_embeddings",
+                                      convert_to_numpy=False, show_progress_bar=False)
+        out = []
+        for text, matrix in zip(texts, matrices):
+            ids = tokenizer(text, truncation=True, max_length=matrix.shape[0])["input_ids"]
+            pieces = tokenizer.convert_ids_to_tokens(ids)[: matrix.shape[0]]
+            keep = [i for i, t in enumerate(pieces) if t not in tokenizer.all_special_tokens
+                    and any(c.isalnum() for c in t) and t not in STOPWORDS]
+            m = matrix.float().numpy()[keep] if keep else np.zeros((0, self.dim), np.float32)
+            norms = np.linalg.norm(m, axis=1, keepdims=True) + 1e-9
+            out.append((m / norms).astype(np.float32))
+        return out
+
+
 @lru_cache(maxsize=1)
 def load_embedder(batch_size: int = 64) -> Embedder:
     """Load all-MiniLM-L6-v2 from its local path once per process."""

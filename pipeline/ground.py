@@ -36,7 +36,7 @@ OPPOSITES = [
 FEATURES = ("max_cos", "top2_cos", "coverage_best", "coverage_all", "missing_content", "number_recall",
             "numbers_missing", "name_recall", "names_missing", "negation_mismatch", "opposite_flip",
             "bigram_coverage", "claim_len", "min_part_cos", "min_part_cover",
-            "verbatim", "negation_close", "order_swap")
+            "verbatim", "negation_close", "order_swap", "token_recall_mean", "token_recall_min", "token_weak_share")
 
 
 # The logistic model sees every feature but `verbatim`, which is a rule, not evidence to weigh.
@@ -62,6 +62,17 @@ class Evidence:
     note_id: str
     text: str
     vector: np.ndarray | None = None
+    tokens: np.ndarray | None = None  # content word-piece vectors, for token alignment
+
+
+def token_alignment(claim_tokens: np.ndarray | None, evidence: list[Evidence]) -> tuple[float, float, float]:
+    """BERTScore-style recall: each claim word piece's best cosine to any evidence word piece.
+    Returns (mean, minimum, share below 0.5); a claim part the evidence never mentions drags these down."""
+    pools = [e.tokens for e in evidence if e.tokens is not None and len(e.tokens)]
+    if claim_tokens is None or not len(claim_tokens) or not pools:
+        return 1.0, 1.0, 0.0
+    best = (claim_tokens @ np.vstack(pools).T).max(axis=1)
+    return float(best.mean()), float(best.min()), float((best < 0.5).mean())
 
 
 @dataclass
@@ -145,17 +156,20 @@ def _normalise(text: str) -> str:
 
 
 def _order_swap(claim: str, sentence: str) -> float:
-    """1 when two numbers or names of the claim appear in the evidence sentence in the opposite order."""
-    keys = list(dict.fromkeys([_number_key(n) for n in numbers(claim)] + _names(claim)))
+    """1 when two numbers, or two names, of the claim appear in the evidence sentence in the
+    opposite order (A beat B vs B beat A; from 21% to 85% vs from 85% to 21%)."""
     claim_low, low = claim.lower(), sentence.lower()
-    found = []
-    for key in keys:
-        pattern = rf"(?<![\w.]){re.escape(key.lower())}(?![\w])"
-        in_claim, in_evidence = re.search(pattern, claim_low), re.search(pattern, low)
-        if in_claim and in_evidence:
-            found.append((in_claim.start(), in_evidence.start()))
-    positions = [e for _, e in sorted(found)]  # evidence positions, in the claim's order
-    return float(any(a > b for a, b in zip(positions, positions[1:]))) if len(positions) >= 2 else 0.0
+    for keys in ([_number_key(n) for n in numbers(claim)], _names(claim)):
+        found = []
+        for key in dict.fromkeys(keys):
+            pattern = rf"(?<![\w.]){re.escape(key.lower())}(?![\w])"
+            in_claim, in_evidence = re.search(pattern, claim_low), re.search(pattern, low)
+            if in_claim and in_evidence:
+                found.append((in_claim.start(), in_evidence.start()))
+        positions = [e for _, e in sorted(found)]  # evidence positions, in the claim's order
+        if any(a > b for a, b in zip(positions, positions[1:])):
+            return 1.0
+    return 0.0
 
 
 def _number_key(n: str) -> str:
@@ -163,7 +177,8 @@ def _number_key(n: str) -> str:
 
 
 def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
-             part_vectors: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[int], list[str]]:
+             part_vectors: list[np.ndarray] | None = None,
+             claim_tokens: np.ndarray | None = None) -> tuple[np.ndarray, list[int], list[str]]:
     """Feature vector, indices of the best evidence sentences (best first), and unsupported parts.
 
     `part_vectors` are the vectors of `claim_parts(claim)`, so each clause is checked on its own.
@@ -205,14 +220,14 @@ def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
     verbatim = float(bool(claim_norm) and any(claim_norm in _normalise(e.text) for e in evidence))
     best_neg = set(words(best)) & NEGATIONS
     negation_close = float(cos[order[0]] >= 0.7 and len(claim_words & NEGATIONS) != len(best_neg))
-    order_swap = _order_swap(claim, best) if cos[order[0]] >= 0.6 else 0.0
+    order_swap = _order_swap(claim, best) if cos[order[0]] >= 0.8 else 0.0
     feats = np.array([
         float(cos[order[0]]), top2, cover_best, cover_all, float(len(missing)),
         1.0 - len(numbers_missing) / max(len(set(claim_numbers)), 1), float(len(numbers_missing)),
         1.0 - len(names_missing) / max(len(claim_names), 1), float(len(names_missing)),
         float(negation_mismatch), _opposite_flip(claim_words, best_words), bigram_cov,
         float(np.log1p(len(claim_content))), min_part_cos, min_part_cover,
-        verbatim, negation_close, order_swap,
+        verbatim, negation_close, order_swap, *token_alignment(claim_tokens, evidence),
     ])
     unsupported = [f"number {n}" for n in numbers_missing] + [f"name '{n}'" for n in names_missing]
     if negation_mismatch or negation_close:
@@ -236,6 +251,15 @@ class GroundingScorer:
         self.note_sentences = note_sentences
         self.model = model or load_grounding_model()
         self._vectors: dict[str, np.ndarray] = {}  # text -> vector; sentences recur across ALCE's sub-checks
+        self._tokens: dict[str, np.ndarray] = {}  # text -> word-piece vectors
+
+    def _token_vectors(self, texts: list[str]) -> list[np.ndarray]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._tokens))
+        if missing:
+            if len(self._tokens) > 20_000:
+                self._tokens.clear()
+            self._tokens.update(zip(missing, self.embedder.token_vectors(missing)))
+        return [self._tokens[t] for t in texts]
 
     def _embed(self, texts: list[str]) -> list[np.ndarray]:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
@@ -255,6 +279,8 @@ class GroundingScorer:
         if pending:
             for e, v in zip(pending, self._embed([e.text for e in pending])):
                 e.vector = v
+        for e, t in zip(evidence, self._token_vectors([e.text for e in evidence])):
+            e.tokens = t
         return evidence
 
     def score(self, claims: list[tuple[str, list[str]]]) -> list[GroundingScore]:
@@ -262,12 +288,13 @@ class GroundingScorer:
         if not claims:
             return []
         vectors = self._embed([c for c, _ in claims])
+        tokens = self._token_vectors([c for c, _ in claims])
         parts = [claim_parts(c) for c, _ in claims]
         self._embed([p for ps in parts for p in ps])
         out = []
-        for (claim, cited), vector, claim_parts_ in zip(claims, vectors, parts):
+        for (claim, cited), vector, claim_tokens, claim_parts_ in zip(claims, vectors, tokens, parts):
             evidence = self.evidence_for(cited)
-            feats, order, unsupported = features(claim, vector, evidence, self._embed(claim_parts_))
+            feats, order, unsupported = features(claim, vector, evidence, self._embed(claim_parts_), claim_tokens)
             p = float(self.model.probability(feats[None, :])[0]) if evidence else 0.0
             shown = [{"id": evidence[i].note_id, "text": evidence[i].text} for i in order[:2]]
             out.append(GroundingScore(round(p, 4), p >= self.model.threshold, shown,

@@ -31,8 +31,10 @@ def shared_data_dir() -> Path:
 
 
 class VectorCache:
+    """Sentence vectors and word-piece vectors of texts, each computed once."""
+
     def __init__(self, embedder):
-        self.embedder, self.cache = embedder, {}
+        self.embedder, self.cache, self.token_cache = embedder, {}, {}
 
     def __call__(self, texts: list[str]) -> list[np.ndarray]:
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
@@ -40,14 +42,21 @@ class VectorCache:
             self.cache.update(zip(missing, self.embedder.embed(missing)))
         return [self.cache[t] for t in texts]
 
+    def tokens(self, texts: list[str]) -> list[np.ndarray]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.token_cache))
+        if missing:
+            self.token_cache.update(zip(missing, self.embedder.token_vectors(missing)))
+        return [self.token_cache[t] for t in texts]
+
 
 def claim_rows(pairs: list[tuple[str, list[str]]], labels: list[int], groups: list[str], vec: VectorCache) -> Rows:
     """Features for (claim, evidence sentences) pairs."""
     vec([c for c, _ in pairs] + [p for c, _ in pairs for p in claim_parts(c)] + [e for _, ev in pairs for e in ev])
+    vec.tokens([c for c, _ in pairs] + [e for _, ev in pairs for e in ev])
     X = []
     for claim, ev in pairs:
-        evidence = [Evidence("doc", t, v) for t, v in zip(ev, vec(ev))]
-        X.append(features(claim, vec([claim])[0], evidence, vec(claim_parts(claim)))[0])
+        evidence = [Evidence("doc", t, v, k) for t, v, k in zip(ev, vec(ev), vec.tokens(ev))]
+        X.append(features(claim, vec([claim])[0], evidence, vec(claim_parts(claim)), vec.tokens([claim])[0])[0])
     return Rows(np.array(X), np.array(labels), groups)
 
 

@@ -1,0 +1,123 @@
+"""A researcher's session in Debian's Chromium, driven by Playwright against the real server."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import SEED_QUESTION, note_text
+from server import running_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).with_name("artifacts")
+pytestmark = pytest.mark.browser
+SCRIPT_NOTE = note_text(
+    "script-injection-note",
+    title="Can a note that carries a script tag about wombat burrows run code in the page?",
+    body=" ".join(["Wombat burrow surveys <script>window.__pwned = 1</script> count burrows near rivers every spring season."] * 10)
+    + ' <img src=x onerror="window.__pwned = 2"> The wombat burrow count is the marker of this note.',
+)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory, shipped):
+    from playwright.sync_api import sync_playwright
+
+    from pipeline.settings import Settings
+
+    assert Path(CHROMIUM).exists(), "Debian's Chromium is missing: `make test` installs it with apt-get install chromium"
+    base = tmp_path_factory.mktemp("browser")
+    shutil.copytree(shipped.corpus_dir, base / "corpus")
+    shutil.copytree(shipped.index_dir, base / "index")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app(Settings(corpus_dir=base / "corpus", index_dir=base / "index")) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 1800})
+        tab.goto(url)
+        yield tab
+        browser.close()
+
+
+def ask(page, question: str):
+    page.get_by_role("tab", name="Ask").click()
+    box = page.get_by_label("Question", exact=True)
+    box.fill(question)
+    page.get_by_role("button", name="Ask", exact=True).click()
+    page.wait_for_function("q => document.querySelector('.inquire-answer .reading') && "
+                           "document.querySelector('.inquire-answer .reading').textContent.includes(q.slice(1, 40))",
+                           arg=question, timeout=60_000)
+
+
+def test_ask_the_seed_question_and_see_citations_and_sources(page):
+    ask(page, SEED_QUESTION)
+    answer = page.locator(".inquire-answer")
+    assert answer.locator("a.cite").count() >= 4
+    assert "Sources" in answer.locator("h3").inner_text()
+    assert answer.locator("details.source").count() >= 4
+    assert answer.locator(".sent.supported").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
+
+
+def test_clicking_a_next_line_asks_it(page):
+    first_line = page.locator("label").filter(has=page.locator("input[type=radio]")).first
+    text = first_line.inner_text().strip()
+    first_line.click()
+    page.wait_for_function("q => document.querySelector('.inquire-answer .reading').textContent.includes(q.slice(1, 40))",
+                           arg=text, timeout=60_000)
+    assert page.get_by_label("Question", exact=True).input_value() == text
+
+
+def test_add_a_note_through_the_form_then_ask_about_it(page):
+    page.get_by_role("tab", name="Notes").click()
+    page.get_by_text("Add a note").click()
+    page.get_by_label("id (lowercase-slug)").fill("browser-quokka-note")
+    page.get_by_label("title (a question ending in ?)").fill("Do quokkas on Rottnest Island groom each other daily?")
+    page.get_by_label("summary (1-3 sentences)").fill("A test note: quokkas groom each other daily on Rottnest Island.")
+    page.get_by_label("body (120-400 words)").fill(" ".join(["Quokkas on Rottnest Island groom each other daily, a field survey of grooming found."] * 12))
+    page.get_by_label("sources, one per line: title | authors | year | url").fill("A Made-up Quokka Survey | A. Tester | 2024 | https://arxiv.org/abs/0000.00001")
+    page.get_by_label("tags (comma-separated)").fill("quokka, grooming")
+    page.get_by_label("related note ids (comma-separated)").fill("sycophancy-by-design")
+    page.get_by_role("button", name="Validate and add").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Saved note'))", timeout=90_000)
+    ask(page, "How often do quokkas groom each other on Rottnest Island?")
+    assert page.locator(".inquire-answer a.cite", has_text="browser-quokka-note").count() >= 1
+
+
+def test_invalid_note_shows_the_validator_message_and_writes_nothing(page):
+    page.get_by_role("tab", name="Notes").click()
+    page.get_by_label("id (lowercase-slug)").fill("browser-bad-note")
+    page.get_by_label("title (a question ending in ?)").fill("Not a question")
+    page.get_by_role("button", name="Validate and add").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('was not saved'))", timeout=60_000)
+    result = [t for t in page.locator("textarea").all() if "was not saved" in t.input_value()][0].input_value()
+    assert "title" in result and "?" in result
+
+
+def test_paste_an_answer_and_see_the_unsupported_sentence_flagged(page):
+    page.get_by_role("tab", name="Score").click()
+    page.get_by_label("Answer with citations ([note-id] or [1] with a Sources list)").fill(
+        "Before RLHF, the model made positive claims in 20.9% of these unknown-truth scenarios [1]. "
+        "After RLHF, the rate of such positive claims fell to 12.5% [1].\n\nSources\n[1] rlhf-truth-indifference\n")
+    page.get_by_role("button", name="Score").click()
+    page.wait_for_selector(".inquire-score .sent.unsupported", timeout=60_000)
+    assert page.locator(".inquire-score .sent.supported").count() == 1
+    assert "12.5" in page.locator(".inquire-score").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "score.png"), full_page=True)
+
+
+def test_markup_in_a_note_is_shown_as_text_and_never_runs(page):
+    page.get_by_role("tab", name="Notes").click()
+    upload_dir = ARTIFACTS / "upload"
+    upload_dir.mkdir(exist_ok=True)
+    note = upload_dir / "script-injection-note.md"
+    note.write_text(SCRIPT_NOTE)
+    page.locator("input[type=file]").set_input_files(str(note))
+    page.get_by_role("button", name="Validate and add").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes(\"Saved note 'script-injection-note'\"))", timeout=90_000)
+    ask(page, "What do wombat burrow surveys count near rivers?")
+    answer = page.locator(".inquire-answer")
+    assert "<script>" in answer.inner_text() or "window.__pwned" in answer.inner_text()
+    page.locator("details#src-script-injection-note summary").click()
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator(".inquire-answer script").count() == 0 and page.locator(".inquire-answer img").count() == 0
