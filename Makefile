@@ -9,7 +9,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: install chromium index run test bench train-grounding eval-grounding clean
+.PHONY: install chromium index run test bench soak train-grounding eval-grounding clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ test: install chromium
 	$(BIN)/pytest -q
 
 bench: install
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pipeline.bench
+
+soak: install
+	$(BIN)/pytest -q -s -m soak
 
 train-grounding: install
 	$(BIN)/python -m pipeline.train_grounding

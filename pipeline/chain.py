@@ -27,6 +27,8 @@ class Answer:
     draft: Draft
     grounding: dict
     timings_ms: dict
+    composer: str = "default"
+    llm: dict | None = None  # what the LLM composer's strict grounding removed, or why it fell back
 
     def to_json(self) -> dict:
         from .compose import lead_in
@@ -44,6 +46,8 @@ class Answer:
             "next_lines": d.next_lines,
             "grounding": self.grounding,
             "timings_ms": self.timings_ms,
+            "composer": self.composer,
+            "llm": self.llm,
         }
 
 
@@ -81,8 +85,10 @@ def open_index(settings: Settings, embedder, log=None) -> NoteIndex:
 class AnswerEngine:
     """Everything a loaded index needs to answer and score: search, composer, grounding scorer."""
 
-    def __init__(self, index: NoteIndex, embedder, settings: Settings):
+    def __init__(self, index: NoteIndex, embedder, settings: Settings, llm=None, strict: bool = True):
+        """`llm`: any LangChain chat model; answers are then written by it and checked by the scorer."""
         self.index, self.embedder, self.settings = index, embedder, settings
+        self.llm, self.strict = llm, strict
         self.search = NoteSearch(index, embedder, settings)
         self.scorer = GroundingScorer(embedder, self.note_sentences)
         self.chain = self._build_chain()
@@ -106,8 +112,19 @@ class AnswerEngine:
 
         def draft(state: dict) -> dict:
             t = time.perf_counter()
-            d = compose(state["question"], state["qv"], self.index, state["hits"], self.settings, state["abstain"])
-            return {**state, "draft": d, "t_compose": time.perf_counter() - t}
+            composer, llm_report = "default", None
+            if self.llm is not None and not state["abstain"]:
+                from .llm_compose import LLMFailure, compose_with_llm
+
+                try:
+                    d, report = compose_with_llm(state["question"], state["qv"], self.index, state["hits"], self.scorer,
+                                                 self.llm, self.strict, self.settings.next_lines)
+                    composer, llm_report = "llm", {**report.to_json(), "fallback": None}
+                except LLMFailure as exc:
+                    llm_report = {"removed": [], "dropped_citations": [], "repaired": [], "fallback": f"{exc}; answered with the default composer"}
+            if composer == "default":
+                d = compose(state["question"], state["qv"], self.index, state["hits"], self.settings, state["abstain"])
+            return {**state, "draft": d, "composer": composer, "llm": llm_report, "t_compose": time.perf_counter() - t}
 
         def ground(state: dict) -> dict:
             t = time.perf_counter()
@@ -128,7 +145,7 @@ class AnswerEngine:
         def finish(state: dict) -> Answer:
             ms = {k: round(state[f"t_{k}"] * 1000, 1) for k in ("retrieve", "compose", "ground")}
             ms["total"] = round(sum(ms.values()), 1)
-            return Answer(state["draft"], state["grounding"], ms)
+            return Answer(state["draft"], state["grounding"], ms, state["composer"], state["llm"])
 
         return RunnableLambda(retrieve) | RunnableLambda(draft) | RunnableLambda(ground) | RunnableLambda(finish)
 
@@ -136,11 +153,11 @@ class AnswerEngine:
         return self.chain.invoke({"question": clean_question(question), "k": k or self.settings.k})
 
 
-def load_engine(settings: Settings, log=None) -> AnswerEngine:
+def load_engine(settings: Settings, log=None, llm=None, strict: bool = True) -> AnswerEngine:
     from .embed import load_embedder
 
     embedder = load_embedder(settings.batch_size)
-    return AnswerEngine(open_index(settings, embedder, log), embedder, settings)
+    return AnswerEngine(open_index(settings, embedder, log), embedder, settings, llm, strict)
 
 
 def score_text(engine: AnswerEngine, text: str) -> dict:

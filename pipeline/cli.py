@@ -109,7 +109,15 @@ def cmd_ask(args) -> int:
     from .chain import load_engine
     from .present import answer_markdown
 
-    engine = load_engine(_settings(args), _log)
+    llm = None
+    if args.llm:
+        from .llm_compose import LLMFailure, LLMSettings, chat_model
+
+        try:
+            llm = chat_model(LLMSettings(args.llm, args.model or "", args.base_url, timeout_s=args.llm_timeout))
+        except LLMFailure as exc:
+            raise CommandError(str(exc)) from None
+    engine = load_engine(_settings(args), _log, llm=llm, strict=not args.no_strict)
     answer = engine.ask(args.question, args.k)
     _emit(args, answer.to_json(), answer_markdown(answer))
     return EXIT_OK
@@ -162,11 +170,24 @@ def cmd_score(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args) -> int:
+    """Run the benchmarks (--quick: one small run; otherwise the full table, written to bench/results.json)."""
+    from .bench import main as bench
+
+    return bench((["--quick"] if args.quick else []) + (["--json"] if args.json else []))
+
+
 def cmd_serve(args) -> int:
     """Serve the web page (Gradio) on --host/--port."""
-    from app import main as serve
+    import importlib.util
 
-    return serve(["--host", args.host, "--port", str(args.port), "--corpus", args.corpus, "--index", args.index])
+    app_file = Path(__file__).resolve().parent.parent / "app.py"
+    if not app_file.is_file():
+        raise CommandError(f"{app_file} is missing; run `inquire serve` from a checkout of the project")
+    spec = importlib.util.spec_from_file_location("inquire_app", app_file)
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    return app.main(["--host", args.host, "--port", str(args.port), "--corpus", args.corpus, "--index", args.index])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -192,9 +213,16 @@ def parser() -> argparse.ArgumentParser:
         p = command(name, func)
         p.add_argument(arg)
         p.add_argument("--k", type=int, default=None if name == "ask" else 5, help="how many notes to retrieve")
+    p.add_argument("--llm", choices=["openai", "ollama"], help="compose with an LLM server (OpenAI-compatible or Ollama)")
+    p.add_argument("--model", help="the model name the LLM server knows")
+    p.add_argument("--base-url", help="the LLM server's URL, e.g. http://127.0.0.1:8080/v1 (API key from OPENAI_API_KEY)")
+    p.add_argument("--llm-timeout", type=float, default=60.0, help="seconds to wait for the LLM before falling back")
+    p.add_argument("--no-strict", action="store_true", help="keep unsupported LLM sentences (flagged) instead of removing them")
     p = command("score", cmd_score)
     p.add_argument("file", nargs="?", help="answer in Markdown, or - for standard input")
     p.add_argument("--batch", help="JSONL file of {'id', 'answer'} records")
+    p = command("bench", cmd_bench)
+    p.add_argument("--quick", action="store_true", help="2,000 synthetic notes only")
     p = command("serve", cmd_serve)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)

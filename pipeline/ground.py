@@ -43,6 +43,7 @@ FEATURES = ("max_cos", "top2_cos", "coverage_best", "coverage_all", "missing_con
 MODEL_FEATURES = tuple(f for f in FEATURES if f != "verbatim")
 _MODEL_COLUMNS = [FEATURES.index(f) for f in MODEL_FEATURES]
 CONTRADICTION_CAP = 0.2  # most support left to a sentence whose number, negation, order or direction clashes
+VERBATIM_SUPPORT = 0.98  # an exact quote of a cited note: supported by definition, short of certainty
 
 
 def apply_checks(p: float, feats: np.ndarray) -> float:
@@ -51,7 +52,7 @@ def apply_checks(p: float, feats: np.ndarray) -> float:
     roles clashes with the closest evidence, is not."""
     f = dict(zip(FEATURES, feats))
     if f["verbatim"]:
-        return max(p, 0.97)
+        return VERBATIM_SUPPORT
     if f["numbers_missing"] > 0 or f["negation_close"] or f["order_swap"] or f["opposite_flip"] > 0:
         return min(p, CONTRADICTION_CAP)
     return p
@@ -152,7 +153,8 @@ def _opposite_flip(claim_words: set[str], evidence_words: set[str]) -> float:
 
 
 def _normalise(text: str) -> str:
-    return " ".join(words(text))
+    """Lowercase words separated and surrounded by single spaces, so substring tests match whole words."""
+    return " " + " ".join(words(text)) + " "
 
 
 def _order_swap(claim: str, sentence: str) -> float:
@@ -216,11 +218,11 @@ def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
         min_part_cos, min_part_cover = part_cos[weakest], min(part_cover)
         if min_part_cos < 0.5:
             weakest_part = parts[weakest]
-    claim_norm = _normalise(claim).rstrip()
-    verbatim = float(bool(claim_norm) and any(claim_norm in _normalise(e.text) for e in evidence))
+    claim_norm = _normalise(claim)
+    verbatim = float(claim_norm.strip() != "" and any(claim_norm in _normalise(e.text) for e in evidence))
     best_neg = set(words(best)) & NEGATIONS
     negation_close = float(cos[order[0]] >= 0.7 and len(claim_words & NEGATIONS) != len(best_neg))
-    order_swap = _order_swap(claim, best) if cos[order[0]] >= 0.8 else 0.0
+    order_swap = _order_swap(claim, best) if cos[order[0]] >= 0.9 else 0.0  # swaps keep the sentence near-identical
     feats = np.array([
         float(cos[order[0]]), top2, cover_best, cover_all, float(len(missing)),
         1.0 - len(numbers_missing) / max(len(set(claim_numbers)), 1), float(len(numbers_missing)),
@@ -269,6 +271,17 @@ class GroundingScorer:
             self._vectors.update(zip(missing, self.embedder.embed(missing)))
         return [self._vectors[t] for t in texts]
 
+    def _quoted(self, claim: str, note_ids: list[str]) -> dict | None:
+        """The cited note sentence that contains the claim word for word, if any."""
+        target = _normalise(claim)
+        if not target.strip():
+            return None
+        for nid in note_ids:
+            for text, _ in self.note_sentences(nid) or []:
+                if target in _normalise(text):
+                    return {"id": nid, "text": text}
+        return None
+
     def evidence_for(self, note_ids: list[str]) -> list[Evidence]:
         evidence, pending = [], []
         for nid in note_ids:
@@ -283,16 +296,24 @@ class GroundingScorer:
             e.tokens = t
         return evidence
 
-    def score(self, claims: list[tuple[str, list[str]]]) -> list[GroundingScore]:
-        """Score many (sentence, cited ids) pairs; the sentences are embedded in one batch."""
+    def score(self, claims: list[tuple[str, list[str]]], fast_quotes: bool = True) -> list[GroundingScore]:
+        """Score many (sentence, cited ids) pairs; the sentences are embedded in one batch.
+
+        With `fast_quotes`, a word-for-word quote of a cited note skips the features (its support is
+        fixed by `apply_checks` anyway); training and evaluation turn it off to get every feature."""
         if not claims:
             return []
-        vectors = self._embed([c for c, _ in claims])
-        tokens = self._token_vectors([c for c, _ in claims])
-        parts = [claim_parts(c) for c, _ in claims]
-        self._embed([p for ps in parts for p in ps])
+        quotes = [self._quoted(claim, cited) if fast_quotes else None for claim, cited in claims]
+        rest = [c for c, q in zip(claims, quotes) if q is None]
+        vectors = iter(self._embed([c for c, _ in rest]))
+        tokens = iter(self._token_vectors([c for c, _ in rest]))
+        self._embed([p for c, _ in rest for p in claim_parts(c)])
         out = []
-        for (claim, cited), vector, claim_tokens, claim_parts_ in zip(claims, vectors, tokens, parts):
+        for (claim, cited), quote in zip(claims, quotes):
+            if quote is not None:  # the fast path for quotes, such as every sentence of our own composer
+                out.append(GroundingScore(VERBATIM_SUPPORT, True, [quote], [], {"verbatim": 1.0}))
+                continue
+            vector, claim_tokens, claim_parts_ = next(vectors), next(tokens), claim_parts(claim)
             evidence = self.evidence_for(cited)
             feats, order, unsupported = features(claim, vector, evidence, self._embed(claim_parts_), claim_tokens)
             p = float(self.model.probability(feats[None, :])[0]) if evidence else 0.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ground import Evidence, GroundingScorer, claim_parts, features
+from .ground import FEATURES, Evidence, GroundingScorer, claim_parts, features
 from .notes import load_corpus
 from .perturb import make_cases
 from .text import split_sentences
@@ -95,6 +95,6 @@ def corpus_rows(corpus_dir: Path, embedder, test_half: bool, seed: int = 0) -> t
     bodies = {n.id: n.sentences for n in notes}
     scorer = GroundingScorer(embedder, lambda nid: [(t, v) for t, v in zip(bodies[nid], vec(bodies[nid]))] if nid in bodies else None)
     cases = make_cases(notes, test_half, seed, neighbour)
-    scores = scorer.score([(c.claim, [c.cited]) for c in cases])
-    X = np.array([[s.features[f] for f in s.features] for s in scores])
+    scores = scorer.score([(c.claim, [c.cited]) for c in cases], fast_quotes=False)
+    X = np.array([[s.features[f] for f in FEATURES] for s in scores])
     return Rows(X, np.array([c.label for c in cases]), [c.kind for c in cases]), cases

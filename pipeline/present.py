@@ -15,6 +15,12 @@ def answer_markdown(answer) -> str:
         lines += ["The corpus does not cover this question, so nothing is cited.", ""]
     for paragraph in d.paragraphs:
         lines += [" ".join(f"{lead_in(s)} {cite(s.citations)}" for s in paragraph), ""]
+    llm = getattr(answer, "llm", None)
+    if llm and llm.get("fallback"):
+        lines += [f"(The LLM composer was not used: {llm['fallback']}.)", ""]
+    elif llm and (llm.get("removed") or llm.get("dropped_citations")):
+        lines += [f"(Strict grounding removed {len(llm['removed'])} unsupported sentence(s) and "
+                  f"{len(llm['dropped_citations'])} citation(s) to notes that were not retrieved.)", ""]
     if d.sources:
         lines += [f"Sources {len(d.sources)} notes", ""]
         for s in d.sources:

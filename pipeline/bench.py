@@ -1,0 +1,295 @@
+"""Benchmarks: speed, scale and quality beside the plain LangChain recipe (`make bench`, `inquire bench`).
+
+Synthetic corpora recombine shipped notes deterministically: note i takes the title and summary
+of shipped note i mod 64 and a body of 6-10 sentences drawn (seeded by i) from three shipped
+notes, under the id `syn-<i>`. Every timing is the median of several runs, measured side by side
+in one process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .evaluate import evaluate_search, load_questions, retrieval_metrics
+from .notes import Corpus, Note, load_corpus
+from .settings import Settings, force_offline
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_QUESTIONS = ROOT / "tests" / "data" / "dev_questions.jsonl"
+
+
+def synthetic_corpus(shipped: list[Note], n: int, seed: int = 0) -> list[Note]:
+    notes = []
+    for i in range(n):
+        rng = random.Random(seed * 1_000_003 + i)
+        base = shipped[i % len(shipped)]
+        donors = [base] + rng.sample(shipped, 2)
+        pool = [s for d in donors for s in d.sentences]
+        body = " ".join(rng.sample(pool, rng.randint(6, 10)))
+        notes.append(Note(f"syn-{i:06d}", base.title, base.summary, base.sources, base.tags, (), body))
+    return notes
+
+
+def median_ms(fn, runs: int) -> tuple[float, float, list[float]]:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), float(np.percentile(times, 95)), times
+
+
+def build_timings(notes: list[Note], embedder, workdir: Path) -> dict:
+    """Full build, then incremental: add 1 note, edit 10 notes."""
+    from .index import build_index
+
+    settings = Settings(corpus_dir=workdir / "corpus", index_dir=workdir / "index")
+    full = build_index(settings, embedder, full=True, corpus=Corpus(list(notes)))
+    extra = replace(notes[0], id="syn-added", body=notes[1].body + " " + notes[2].sentences[0])
+    add = build_index(settings, embedder, corpus=Corpus(list(notes) + [extra]))
+    edited = [replace(n, summary=n.summary + " Edited for the benchmark.") if i < 10 else n for i, n in enumerate(notes)]
+    edit = build_index(settings, embedder, corpus=Corpus(edited + [extra]))
+    return {"notes": len(notes), "full_build_s": round(full.seconds, 2), "notes_per_s": round(len(notes) / full.seconds, 1),
+            "incremental_add_s": round(add.seconds, 3), "incremental_edit10_s": round(edit.seconds, 3),
+            "add_speedup": round(full.seconds / add.seconds, 1), "settings": settings}
+
+
+def ask_timings(settings: Settings, embedder, questions: list[str], runs: int = 1) -> dict:
+    from .chain import AnswerEngine
+    from .index import load_index
+
+    engine = AnswerEngine(load_index(settings, embedder.name, embedder.dim), embedder, settings)
+    engine.ask(questions[0])  # warm
+    parts = {"retrieve": [], "compose": [], "ground": [], "total": []}
+    walls = []
+    for _ in range(runs):
+        for q in questions:
+            t = time.perf_counter()
+            a = engine.ask(q)
+            walls.append((time.perf_counter() - t) * 1000)
+            for k in parts:
+                parts[k].append(a.timings_ms[k])
+    floor = []
+    for q in questions:
+        t = time.perf_counter()
+        v = embedder.embed([q])
+        engine.index.note_vectors.search(v, 5)
+        floor.append((time.perf_counter() - t) * 1000)
+    search = [median_ms(lambda q=q: engine.search.search(q, 5), 1)[0] for q in questions]
+    return {"ask_p50_ms": round(statistics.median(walls), 1), "ask_p95_ms": round(float(np.percentile(walls, 95)), 1),
+            **{f"{k}_p50_ms": round(statistics.median(v), 2) for k, v in parts.items() if k != "total"},
+            "search_p50_ms": round(statistics.median(search), 1), "search_p95_ms": round(float(np.percentile(search, 95)), 1),
+            "floor_p50_ms": round(statistics.median(floor), 1)}
+
+
+class _LangChainEmbeddings:
+    """Our embedder behind LangChain's Embeddings interface, so the peer uses the very same model."""
+
+    def __init__(self, embedder):
+        self.embedder = embedder
+
+    def embed_documents(self, texts):
+        return self.embedder.embed(texts).tolist()
+
+    def embed_query(self, text):
+        return self.embedder.embed([text])[0].tolist()
+
+
+def peer_timings(notes: list[Note], embedder, questions=None) -> dict:
+    """The plain LangChain recipe: FAISS.from_documents on whole notes, full rebuild on change."""
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_community.vectorstores import FAISS
+
+    class Adapter(_LangChainEmbeddings, Embeddings):
+        pass
+
+    docs = [Document(page_content=n.text, metadata={"id": n.id}) for n in notes]
+    t = time.perf_counter()
+    store = FAISS.from_documents(docs, Adapter(embedder))
+    rebuild = time.perf_counter() - t
+    qs = [q.question for q in questions] if questions else ["Does RLHF hurt calibration?"] * 10
+    latency = [median_ms(lambda q=q: store.similarity_search(q, k=5), 1)[0] for q in qs]
+    out = {"peer_rebuild_s": round(rebuild, 2), "peer_query_p50_ms": round(statistics.median(latency), 1)}
+    if questions:
+        ranked = [[d.metadata["id"] for d in store.similarity_search(q.question, k=5)] for q in questions]
+        out["peer_recall@5"] = retrieval_metrics(ranked, questions)["recall@5"]
+    return out
+
+
+def reused_vector_index(notes: list[Note], shipped_settings: Settings, embedder, workdir: Path) -> Settings:
+    """An index for a large synthetic corpus without re-embedding: each sentence reuses the vector of
+    the shipped sentence it was copied from, and the title-and-summary vector comes from the shipped
+    note whose title it took."""
+    from .index import combine_note_vector, load_index, note_head_text, write_index
+
+    shipped = load_index(shipped_settings, embedder.name, embedder.dim)
+    matrix = shipped.sentence_matrix()
+    by_text = {}
+    for row, note in enumerate(shipped.notes):
+        for text, r in zip(note.sentences, shipped.sentence_rows(row)):
+            by_text.setdefault(text, r)
+    heads = dict(zip([n.title for n in shipped.notes], embedder.embed([note_head_text(n) for n in shipped.notes])))
+    sent_rows, note_vecs = [], np.zeros((len(notes), embedder.dim), np.float32)
+    for i, n in enumerate(notes):
+        rows = [by_text[t] for t in n.sentences]
+        sent_rows.extend(rows)
+        note_vecs[i] = combine_note_vector(heads[n.title], matrix[rows])
+    settings = Settings(corpus_dir=workdir / "corpus", index_dir=workdir / "index")
+    write_index(settings, notes, note_vecs, matrix[sent_rows], embedder)
+    return settings
+
+
+def peak_rss_mb(settings: Settings) -> float:
+    """Peak RSS of a fresh process that loads the index and answers one question."""
+    code = ("import resource,sys; from pathlib import Path; from pipeline.settings import Settings, force_offline; force_offline();"
+            "from pipeline.chain import AnswerEngine; from pipeline.embed import load_embedder; from pipeline.index import load_index;"
+            f"s=Settings(corpus_dir=Path({str(settings.corpus_dir)!r}), index_dir=Path({str(settings.index_dir)!r})); e=load_embedder();"
+            "AnswerEngine(load_index(s, e.name, e.dim), e, s).ask('Does RLHF hurt calibration?');"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    return round(int(out.stdout.strip().splitlines()[-1]) / 1024, 1)
+
+
+def disk_mb(folder: Path) -> float:
+    return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 1)
+
+
+def cold_start(settings: Settings) -> dict:
+    """Seconds from process start to the first answer: the CLI, and the web server through its API."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    args = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "ask", "Does RLHF hurt calibration?", "--json", *args],
+                   capture_output=True, check=True, cwd=ROOT, env=env)
+    cli = time.perf_counter() - t
+    sys.path.insert(0, str(ROOT / "tests"))
+    from gradio_client import Client
+    from server import running_app
+
+    t = time.perf_counter()
+    with running_app(settings) as url:
+        Client(url, verbose=False).predict("Does RLHF hurt calibration?", api_name="/ask")
+        server = time.perf_counter() - t
+    return {"cli_cold_start_s": round(cli, 2), "server_cold_start_s": round(server, 2)}
+
+
+def grounding_throughput(embedder, shipped_settings: Settings) -> float:
+    """Sentences per second for sentences that are not verbatim quotes (the slow path)."""
+    from .chain import AnswerEngine
+    from .index import load_index
+    from .perturb import make_cases
+
+    engine = AnswerEngine(load_index(shipped_settings, embedder.name, embedder.dim), embedder, shipped_settings)
+    cases = [c for c in make_cases(load_corpus(shipped_settings.corpus_dir).notes, True) if c.kind not in ("verbatim", "clause")][:300]
+    t = time.perf_counter()
+    engine.scorer.score([(c.claim, [c.cited]) for c in cases])
+    return round(len(cases) / (time.perf_counter() - t), 1)
+
+
+def full(embedder, sizes=(10_000, 100_000)) -> dict:
+    questions = load_questions(DEV_QUESTIONS)
+    texts = [q.question for q in questions]
+    shipped_notes = load_corpus(ROOT / "corpus").notes
+    results: dict = {"sizes": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        shutil.copytree(ROOT / "corpus", tmp / "shipped" / "corpus")
+        build = build_timings(shipped_notes, embedder, tmp / "shipped")
+        shipped = build.pop("settings")
+        from .chain import AnswerEngine
+        from .index import load_index
+
+        engine = AnswerEngine(load_index(shipped, embedder.name, embedder.dim), embedder, shipped)
+        results["retrieval"] = evaluate_search(engine.search, questions)
+        results["peer"] = peer_timings(shipped_notes, embedder, questions)
+        results["grounding_sentences_per_s"] = grounding_throughput(embedder, shipped)
+        results["cold_start"] = cold_start(shipped)
+        results["sizes"]["shipped"] = {**build, **ask_timings(shipped, embedder, texts, runs=2),
+                                       "peak_rss_mb": peak_rss_mb(shipped), "disk_mb": disk_mb(shipped.index_dir)}
+        notes = synthetic_corpus(shipped_notes, 2000)
+        b2k = build_timings(notes, embedder, tmp / "s2000")
+        s2k = b2k.pop("settings")
+        results["sizes"]["2000"] = {**b2k, **ask_timings(s2k, embedder, texts[:60]), **peer_timings(notes, embedder),
+                                    "peak_rss_mb": peak_rss_mb(s2k), "disk_mb": disk_mb(s2k.index_dir)}
+        for n in sizes:
+            settings = reused_vector_index(synthetic_corpus(shipped_notes, n), shipped, embedder, tmp / f"s{n}")
+            row = {"notes": n, "vectors": "reused from the shipped sentences they were copied from",
+                   **ask_timings(settings, embedder, texts[:60]), "peak_rss_mb": peak_rss_mb(settings), "disk_mb": disk_mb(settings.index_dir)}
+            if n <= 10_000:
+                from .index import build_index
+
+                extra = replace(shipped_notes[0], id="syn-added")
+                row["incremental_add_s"] = round(build_index(settings, embedder, corpus=Corpus(synthetic_corpus(shipped_notes, n) + [extra])).seconds, 2)
+                row["full_build_s_projected"] = round(n / b2k["notes_per_s"], 1)
+                row["add_speedup_vs_projected_full"] = round(row["full_build_s_projected"] / row["incremental_add_s"], 1)
+            results["sizes"][str(n)] = row
+    return results
+
+
+def table(r: dict) -> str:
+    lines = [f"{'corpus':>8} {'build s':>8} {'add s':>7} {'ask p50':>8} {'ask p95':>8} {'retr':>6} {'comp':>6} {'grnd':>6} {'floor':>6} {'RSS MB':>7} {'disk MB':>8}"]
+    for name, s in r["sizes"].items():
+        build = s.get("full_build_s", s.get("full_build_s_projected", float("nan")))
+        lines.append(f"{name:>8} {build:>8.1f} {s.get('incremental_add_s', float('nan')):>7.2f} {s['ask_p50_ms']:>8.1f} {s['ask_p95_ms']:>8.1f} "
+                     f"{s['retrieve_p50_ms']:>6.1f} {s['compose_p50_ms']:>6.1f} {s['ground_p50_ms']:>6.2f} {s['floor_p50_ms']:>6.1f} "
+                     f"{s['peak_rss_mb']:>7.0f} {s['disk_mb']:>8.1f}")
+    for name, m in r["retrieval"].items():
+        lines.append(f"retrieval {name:7} recall@1 {m['recall@1']:.3f} recall@5 {m['recall@5']:.3f} MRR {m['mrr']:.3f}")
+    p = r["peer"]
+    lines.append(f"peer (LangChain FAISS.from_documents): rebuild {p['peer_rebuild_s']}s, query p50 {p['peer_query_p50_ms']} ms, recall@5 {p['peer_recall@5']:.3f}")
+    lines.append(f"grounding: {r['grounding_sentences_per_s']} sentences/s; cold start: CLI {r['cold_start']['cli_cold_start_s']}s, server {r['cold_start']['server_cold_start_s']}s")
+    return "\n".join(lines)
+
+
+def quick(embedder) -> dict:
+    shipped = load_corpus(ROOT / "corpus").notes
+    notes = synthetic_corpus(shipped, 2000)
+    questions = [q.question for q in load_questions(DEV_QUESTIONS)][:40]
+    with tempfile.TemporaryDirectory() as tmp:
+        build = build_timings(notes, embedder, Path(tmp))
+        ask = ask_timings(build.pop("settings"), embedder, questions)
+    peer = peer_timings(notes, embedder)
+    return {"notes": len(notes), "ask_p50_ms": ask["ask_p50_ms"], "floor_p50_ms": ask["floor_p50_ms"],
+            "full_build_s": build["full_build_s"], "incremental_add_s": build["incremental_add_s"],
+            "peer_rebuild_s": peer["peer_rebuild_s"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipeline.bench [--quick] [--json]`; the full run writes bench/results.json."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="inquire bench")
+    parser.add_argument("--quick", action="store_true", help="2,000 synthetic notes only, in about two minutes")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    force_offline()
+    from .embed import load_embedder
+
+    embedder = load_embedder()
+    if args.quick:
+        result = quick(embedder)
+        print(json.dumps(result, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        return 0
+    result = full(embedder)
+    out = ROOT / "bench" / "results.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2) if args.json else table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

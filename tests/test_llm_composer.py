@@ -1,0 +1,74 @@
+"""Plumbing of the optional LLM composer with LangChain's fake chat models (fixed responses)."""
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from pipeline.chain import AnswerEngine
+
+Q = "Does RLHF make language models indifferent to truth?"
+T = "rlhf-truth-indifference"
+GOOD = f"Before RLHF, the model made positive claims in 20.9% of these unknown-truth scenarios. [{T}]"
+UNSUPPORTED = f"RLHF made the model forget the truth entirely in 97% of cases. [{T}]"
+
+
+def engine_with(engine, responses, strict=True):
+    return AnswerEngine(engine.index, engine.embedder, engine.settings, llm=FakeListChatModel(responses=responses), strict=strict)
+
+
+def test_good_llm_answer_is_kept_with_its_citations(engine):
+    answer = engine_with(engine, [f"This reads the question as asking about RLHF and honesty.\n\n{GOOD}"]).ask(Q).to_json()
+    assert answer["composer"] == "llm"
+    assert answer["reading"].startswith("This reads the question as")
+    assert [s["citations"] for s in answer["sentences"]] == [[T]]
+    assert answer["sentences"][0]["supported"] and answer["llm"]["removed"] == []
+
+
+def test_citations_to_notes_not_retrieved_are_dropped_and_reported(engine):
+    answer = engine_with(engine, [f"{GOOD[:-len(T) - 3]} [{T}, made-up-note]"]).ask(Q).to_json()
+    assert answer["llm"]["dropped_citations"] == ["made-up-note"]
+    assert answer["sentences"][0]["citations"] == [T]
+
+
+def test_strict_mode_repairs_once_then_keeps_the_repaired_sentence(engine):
+    answer = engine_with(engine, [f"{GOOD} {UNSUPPORTED}", GOOD.replace("Before RLHF, the", "Before RLHF the")]).ask(Q).to_json()
+    assert len(answer["llm"]["repaired"]) == 1 and answer["llm"]["removed"] == []
+    assert all(s["supported"] for s in answer["sentences"])
+
+
+def test_strict_mode_removes_what_repair_cannot_fix_and_says_so(engine):
+    answer = engine_with(engine, [f"{GOOD} {UNSUPPORTED} An uncited flourish.", UNSUPPORTED]).ask(Q).to_json()
+    removed = [r["text"] for r in answer["llm"]["removed"]]
+    assert any("97%" in t for t in removed) and "An uncited flourish." in removed
+    assert [s["text"] for s in answer["sentences"]] == [GOOD.split(" [")[0]]
+    assert "Strict grounding removed 2 unsupported sentence(s)" in answer["answer"]
+
+
+def test_non_strict_mode_keeps_and_flags_unsupported_sentences(engine):
+    answer = engine_with(engine, [f"{GOOD} {UNSUPPORTED}"], strict=False).ask(Q).to_json()
+    assert [s["supported"] for s in answer["sentences"]] == [True, False]
+    assert answer["grounding"]["supported_fraction"] == 0.5
+
+
+@pytest.mark.parametrize("reply", ["", "I cannot help with that.", "No citations here, just prose about RLHF."])
+def test_garbage_falls_back_to_the_default_composer(engine, reply):
+    answer = engine_with(engine, [reply or " "]).ask(Q).to_json()
+    assert answer["composer"] == "default" and "default composer" in answer["llm"]["fallback"]
+    assert answer["sentences"] and all(s["citations"] for s in answer["sentences"])
+
+
+def test_unreachable_server_falls_back_quickly(engine):
+    import time
+
+    from pipeline.llm_compose import LLMSettings, chat_model
+
+    model = chat_model(LLMSettings("openai", "some-model", "http://127.0.0.1:9/v1", timeout_s=5))
+    t = time.perf_counter()
+    answer = AnswerEngine(engine.index, engine.embedder, engine.settings, llm=model).ask(Q).to_json()
+    assert time.perf_counter() - t < 30
+    assert answer["composer"] == "default" and "did not answer" in answer["llm"]["fallback"]
+
+
+def test_unknown_llm_kind_is_a_clear_cli_error(capsys, shipped):
+    from conftest import run_cli
+
+    code, _, err = run_cli(capsys, "ask", Q, "--llm", "openai", "--corpus", str(shipped.corpus_dir), "--index", str(shipped.index_dir))
+    assert code == 1 and "--model is required" in err
