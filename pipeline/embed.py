@@ -71,6 +71,29 @@ class Embedder:
         return out
 
 
+class EmbeddingCache:
+    """Sentence vectors and word-piece vectors of texts, each computed once (bounded if `limit`)."""
+
+    def __init__(self, embedder: Embedder, limit: int | None = 20_000):
+        self.embedder, self.limit = embedder, limit
+        self._stores: dict[str, dict[str, np.ndarray]] = {"embed": {}, "token_vectors": {}}
+
+    def _get(self, kind: str, texts: list[str]) -> list[np.ndarray]:
+        store = self._stores[kind]
+        missing = list(dict.fromkeys(t for t in texts if t not in store))
+        if missing:
+            if self.limit is not None and len(store) + len(missing) > self.limit:
+                store.clear()
+            store.update(zip(missing, getattr(self.embedder, kind)(missing)))
+        return [store[t] for t in texts]
+
+    def __call__(self, texts: list[str]) -> list[np.ndarray]:
+        return self._get("embed", texts)
+
+    def tokens(self, texts: list[str]) -> list[np.ndarray]:
+        return self._get("token_vectors", texts)
+
+
 @lru_cache(maxsize=1)
 def load_embedder(batch_size: int = 64) -> Embedder:
     """Load all-MiniLM-L6-v2 from its local path once per process."""

@@ -15,7 +15,8 @@ import numpy as np
 from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_score
 
 from .ground import load_grounding_model
-from .grounding_data import VectorCache, by_claim, corpus_rows, shared_data_dir, summac_rows, wice_rows
+from .embed import EmbeddingCache
+from .grounding_data import by_claim, corpus_rows, shared_data_dir, summac_rows, wice_rows
 from .perturb import NEGATIVE_KINDS, POSITIVE_KINDS
 from .settings import Settings, force_offline
 
@@ -40,7 +41,7 @@ def main() -> int:
 
     start = time.perf_counter()
     embedder, model = load_embedder(), load_grounding_model()
-    vec = VectorCache(embedder)
+    vec = EmbeddingCache(embedder, limit=None)
     results: dict = {"threshold": model.threshold, "trained_on": model.trained_on}
 
     rows = wice_rows("test", vec)

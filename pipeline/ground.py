@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .embed import EmbeddingCache
 from .text import STOPWORDS, content_words, numbers, split_sentences, words
 
 MODEL_FILE = Path(__file__).with_name("grounding_model.json")
@@ -252,24 +253,9 @@ class GroundingScorer:
         self.embedder = embedder
         self.note_sentences = note_sentences
         self.model = model or load_grounding_model()
-        self._vectors: dict[str, np.ndarray] = {}  # text -> vector; sentences recur across ALCE's sub-checks
-        self._tokens: dict[str, np.ndarray] = {}  # text -> word-piece vectors
-
-    def _token_vectors(self, texts: list[str]) -> list[np.ndarray]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._tokens))
-        if missing:
-            if len(self._tokens) > 20_000:
-                self._tokens.clear()
-            self._tokens.update(zip(missing, self.embedder.token_vectors(missing)))
-        return [self._tokens[t] for t in texts]
-
-    def _embed(self, texts: list[str]) -> list[np.ndarray]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            if len(self._vectors) > 20_000:
-                self._vectors.clear()
-            self._vectors.update(zip(missing, self.embedder.embed(missing)))
-        return [self._vectors[t] for t in texts]
+        # Sentences recur across ALCE's sub-checks and across questions: embed each once.
+        self._embed = EmbeddingCache(embedder)
+        self._token_vectors = self._embed.tokens
 
     def _quoted(self, claim: str, note_ids: list[str]) -> dict | None:
         """The cited note sentence that contains the claim word for word, if any."""

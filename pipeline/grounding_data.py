@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .embed import EmbeddingCache
 from .ground import FEATURES, Evidence, GroundingScorer, claim_parts, features
 from .notes import load_corpus
 from .perturb import make_cases
@@ -30,26 +31,7 @@ def shared_data_dir() -> Path:
     raise FileNotFoundError("../shared/data (WiCE and SummaC) not found beside the checkout")
 
 
-class VectorCache:
-    """Sentence vectors and word-piece vectors of texts, each computed once."""
-
-    def __init__(self, embedder):
-        self.embedder, self.cache, self.token_cache = embedder, {}, {}
-
-    def __call__(self, texts: list[str]) -> list[np.ndarray]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if missing:
-            self.cache.update(zip(missing, self.embedder.embed(missing)))
-        return [self.cache[t] for t in texts]
-
-    def tokens(self, texts: list[str]) -> list[np.ndarray]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self.token_cache))
-        if missing:
-            self.token_cache.update(zip(missing, self.embedder.token_vectors(missing)))
-        return [self.token_cache[t] for t in texts]
-
-
-def claim_rows(pairs: list[tuple[str, list[str]]], labels: list[int], groups: list[str], vec: VectorCache) -> Rows:
+def claim_rows(pairs: list[tuple[str, list[str]]], labels: list[int], groups: list[str], vec: EmbeddingCache) -> Rows:
     """Features for (claim, evidence sentences) pairs."""
     vec([c for c, _ in pairs] + [p for c, _ in pairs for p in claim_parts(c)] + [e for _, ev in pairs for e in ev])
     vec.tokens([c for c, _ in pairs] + [e for _, ev in pairs for e in ev])
@@ -60,7 +42,7 @@ def claim_rows(pairs: list[tuple[str, list[str]]], labels: list[int], groups: li
     return Rows(np.array(X), np.array(labels), groups)
 
 
-def wice_rows(split: str, vec: VectorCache) -> Rows:
+def wice_rows(split: str, vec: EmbeddingCache) -> Rows:
     rows = [json.loads(l) for l in (shared_data_dir() / "wice" / f"{split}.jsonl").read_text().splitlines() if l.strip()]
     pairs = [(r["claim"], [e for e in r["evidence"] if e.strip()] or [""]) for r in rows]
     return claim_rows(pairs, [int(r["label"] == "supported") for r in rows], [r["meta"]["id"] for r in rows], vec)
@@ -75,7 +57,7 @@ def by_claim(rows: Rows, p: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarr
     return ids, np.array([best[i] for i in ids]), np.array([label[i] for i in ids])
 
 
-def summac_rows(name: str, vec: VectorCache, limit: int | None = None) -> Rows:
+def summac_rows(name: str, vec: EmbeddingCache, limit: int | None = None) -> Rows:
     data = json.loads((shared_data_dir() / "summac" / f"{name}.json").read_text())
     items = list(data.values())[:limit]
     pairs = [(it["claim"], split_sentences(it["document"])[:80] or [it["document"][:2000]]) for it in items]
@@ -85,7 +67,7 @@ def summac_rows(name: str, vec: VectorCache, limit: int | None = None) -> Rows:
 def corpus_rows(corpus_dir: Path, embedder, test_half: bool, seed: int = 0) -> tuple[Rows, list]:
     """Perturbation cases from one half of the notes, scored against body sentences only (no summary)."""
     notes = load_corpus(corpus_dir).notes
-    vec = VectorCache(embedder)
+    vec = EmbeddingCache(embedder, limit=None)
     note_vecs = dict(zip([n.id for n in notes], vec([f"{n.title} {n.summary}" for n in notes])))
 
     def neighbour(note_id: str) -> str:

@@ -15,7 +15,8 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
 from .ground import FEATURES, MODEL_FEATURES, MODEL_FILE, GroundingModel, apply_checks
-from .grounding_data import VectorCache, corpus_rows, wice_rows
+from .embed import EmbeddingCache
+from .grounding_data import corpus_rows, wice_rows
 from .settings import Settings, force_offline
 
 
@@ -30,7 +31,7 @@ def main() -> int:
     from .embed import load_embedder
 
     embedder = load_embedder()
-    wice = wice_rows("dev", VectorCache(embedder))
+    wice = wice_rows("dev", EmbeddingCache(embedder, limit=None))
     corpus, _ = corpus_rows(Settings().corpus_dir, embedder, test_half=False)
     columns = [FEATURES.index(f) for f in MODEL_FEATURES]
     X = np.vstack([wice.X, corpus.X])[:, columns]
