@@ -158,11 +158,13 @@ def _normalise(text: str) -> str:
     return " " + " ".join(words(text)) + " "
 
 
-def _order_swap(claim: str, sentence: str) -> float:
-    """1 when two numbers, or two names, of the claim appear in the evidence sentence in the
-    opposite order (A beat B vs B beat A; from 21% to 85% vs from 85% to 21%)."""
+def _order_swap(claim: str, sentence: str, similarity: float) -> float:
+    """1 when two numbers (evidence similarity >= 0.7), or two names (>= 0.9, since paraphrases
+    often reorder names), of the claim appear in the evidence sentence in the opposite order
+    (from 21% to 85% vs from 85% to 21%; A beat B vs B beat A)."""
     claim_low, low = claim.lower(), sentence.lower()
-    for keys in ([_number_key(n) for n in numbers(claim)], _names(claim)):
+    kinds = [([_number_key(n) for n in numbers(claim)], 0.7), (_names(claim), 0.9)]
+    for keys in (k for k, floor in kinds if similarity >= floor):
         found = []
         for key in dict.fromkeys(keys):
             pattern = rf"(?<![\w.]){re.escape(key.lower())}(?![\w])"
@@ -223,7 +225,7 @@ def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
     verbatim = float(claim_norm.strip() != "" and any(claim_norm in _normalise(e.text) for e in evidence))
     best_neg = set(words(best)) & NEGATIONS
     negation_close = float(cos[order[0]] >= 0.7 and len(claim_words & NEGATIONS) != len(best_neg))
-    order_swap = _order_swap(claim, best) if cos[order[0]] >= 0.9 else 0.0  # swaps keep the sentence near-identical
+    order_swap = max(_order_swap(claim, evidence[i].text, float(cos[i])) for i in order[:3])
     feats = np.array([
         float(cos[order[0]]), top2, cover_best, cover_all, float(len(missing)),
         1.0 - len(numbers_missing) / max(len(set(claim_numbers)), 1), float(len(numbers_missing)),

@@ -33,7 +33,7 @@ class Settings:
     rrf_k: int = 10
     # Weight of the dense ranking against BM25 in the fusion (1.0 = equal).
     dense_weight: float = 1.0
-    # Below this best dense score the question is declined: dev questions score >= 0.35, off-topic ones <= 0.26.
+    # Below this best dense score the question is declined: dev questions score >= 0.38, off-topic ones <= 0.26.
     abstain_cosine: float = 0.28
     # Longest answer synthesis, in sentences.
     max_answer_sentences: int = 9
