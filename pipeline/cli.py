@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .settings import Settings, force_offline
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEM = 0, 1  # argparse itself exits 2 on usage errors
 
 
 class CommandError(Exception):

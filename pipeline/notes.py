@@ -96,10 +96,6 @@ class Corpus:
     notes: list[Note] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
-    @property
-    def by_id(self) -> dict[str, Note]:
-        return {n.id: n for n in self.notes}
-
 
 class NoteError(ValueError):
     """A note (or corpus) failed validation; `problems` says where and why."""
