@@ -9,7 +9,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
 from .ground import GroundingScorer, citation_metrics
-from .index import IndexCorrupt, IndexMissing, NoteIndex, build_index, load_index
+from .index import IndexBusy, IndexCorrupt, IndexMissing, NoteIndex, build_index, load_index
 from .notes import load_corpus
 from .retrieve import NoteSearch
 from .settings import Settings
@@ -75,9 +75,14 @@ def open_index(settings: Settings, embedder, log=None) -> NoteIndex:
         return load_index(settings, embedder.name, embedder.dim)
     corpus = load_corpus(settings.corpus_dir)
     if not corpus.problems and sorted(n.hash for n in index.notes) != sorted(n.hash for n in corpus.notes):
+        try:
+            build_index(settings, embedder, corpus=corpus, wait_seconds=0)
+        except IndexBusy:  # a build is running: answer from the index we have rather than wait
+            if log:
+                log("the corpus changed and another build is running; answering from the current index")
+            return index
         if log:
-            log("the corpus changed since the index was built; updating it")
-        build_index(settings, embedder, corpus=corpus)
+            log("the corpus changed since the index was built; updated it")
         index = load_index(settings, embedder.name, embedder.dim)
     return index
 

@@ -54,3 +54,17 @@ def test_hand_edited_metadata_with_matching_checksum_still_cannot_run_code(works
     (gen / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorrupt):
         load_index(workspace, embedder.name, embedder.dim)
+
+
+def test_questions_during_a_build_are_answered_from_the_old_index(workspace, embedder):
+    from pipeline.chain import AnswerEngine
+
+    note = workspace.corpus_dir / "dapo-clip-higher.md"
+    note.write_text(note.read_text().replace("summary: >-", "summary: >-\n  Changed while a build runs.", 1))
+    before = (workspace.index_dir / "CURRENT").read_text()
+    messages = []
+    with build_lock(workspace.index_dir, wait_seconds=0):  # another build is in progress
+        index = open_index(workspace, embedder, messages.append)
+        answer = AnswerEngine(index, embedder, workspace).ask("What does DAPO change in GRPO?").to_json()
+    assert answer["sentences"] and "another build is running" in messages[0]
+    assert (workspace.index_dir / "CURRENT").read_text() == before
