@@ -144,13 +144,18 @@ def next_lines(index: NoteIndex, qv: np.ndarray, cited: list[str], hits: list[Hi
     linked = {rid for cid in cited for rid in (index.note(cid).related if index.note(cid) else [])}
     linked = [rid for rid in linked if rid not in cited_set and index.row(rid) is not None]
     linked.sort(key=lambda rid: -scores[index.row(rid)])
-    nearby = [h.id for h in hits if h.id not in cited_set]
-    nearby += [index.notes[r].id for r in np.argsort(-scores) if index.notes[r].id not in cited_set]
-    ordered: list[str] = []
+    # Only the nearest few notes can be needed: a full sort plus list scans was quadratic at 100k notes.
+    depth = min(len(scores), n + len(cited_set) + len(hits) + 8)
+    nearest = np.argpartition(-scores, depth - 1)[:depth] if depth else []
+    nearby = [h.id for h in hits] + [index.notes[r].id for r in sorted(nearest, key=lambda r: -scores[r])]
+    titles: list[str] = []
     for nid in linked[: max(n - 1, 1)] + nearby:
-        if nid not in ordered:
-            ordered.append(nid)
-    return [index.note(nid).title for nid in ordered[:n]]
+        title = index.note(nid).title
+        if nid not in cited_set and title not in titles:
+            titles.append(title)
+            if len(titles) == n:
+                break
+    return titles
 
 
 def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings, abstain: bool) -> Draft:
