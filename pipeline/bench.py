@@ -199,6 +199,13 @@ def grounding_throughput(embedder, shipped_settings: Settings) -> float:
     return round(len(cases) / (time.perf_counter() - t), 1)
 
 
+def _save(results: dict) -> None:
+    """Write what has been measured so far, so a run cut short still leaves its numbers."""
+    out = ROOT / "bench" / "results.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+
+
 def full(embedder, sizes=(10_000, 100_000)) -> dict:
     questions = load_questions(DEV_QUESTIONS)
     texts = [q.question for q in questions]
@@ -219,11 +226,13 @@ def full(embedder, sizes=(10_000, 100_000)) -> dict:
         results["cold_start"] = cold_start(shipped)
         results["sizes"]["shipped"] = {**build, **ask_timings(shipped, embedder, texts, runs=2),
                                        "peak_rss_mb": peak_rss_mb(shipped), "disk_mb": disk_mb(shipped.index_dir)}
+        _save(results)
         notes = synthetic_corpus(shipped_notes, 2000)
         b2k = build_timings(notes, embedder, tmp / "s2000")
         s2k = b2k.pop("settings")
         results["sizes"]["2000"] = {**b2k, **ask_timings(s2k, embedder, texts[:60]), **peer_timings(notes, embedder),
                                     "peak_rss_mb": peak_rss_mb(s2k), "disk_mb": disk_mb(s2k.index_dir)}
+        _save(results)
         for n in sizes:
             settings = reused_vector_index(synthetic_corpus(shipped_notes, n), shipped, embedder, tmp / f"s{n}")
             row = {"notes": n, "vectors": "reused from the shipped sentences they were copied from",
@@ -236,6 +245,7 @@ def full(embedder, sizes=(10_000, 100_000)) -> dict:
                 row["full_build_s_projected"] = round(n / b2k["notes_per_s"], 1)
                 row["add_speedup_vs_projected_full"] = round(row["full_build_s_projected"] / row["incremental_add_s"], 1)
             results["sizes"][str(n)] = row
+            _save(results)
     return results
 
 
@@ -284,9 +294,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
         return 0
     result = full(embedder)
-    out = ROOT / "bench" / "results.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 
