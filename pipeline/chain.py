@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import numpy as np
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose

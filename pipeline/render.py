@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from html import escape
 
-from .compose import lead_in
 
 TINTS = {"supported": "#e6f4ea", "weak": "#fff4d6", "unsupported": "#fde2e1"}
 WEAK_FLOOR = 0.3  # below the supported threshold but above this: shown as weak

@@ -23,7 +23,7 @@ FAIL = [
     ("contradiction", f"The Machine Bullshit authors conclude that RLHF weakened the model's ability to recognise the truth. [{T}]"),
     ("contradiction", f"Before RLHF, the model made no positive claims in these unknown-truth scenarios. [{T}]"),
     ("invented detail", f"The denial-of-service backdoor still worked after post-training in a 70B model trained on The Pile in 2019. [{P}]"),
-    ("wrong note", f"Before RLHF, the model made positive claims in 20.9% of these unknown-truth scenarios. [sycophancy-by-design]"),
+    ("wrong note", "Before RLHF, the model made positive claims in 20.9% of these unknown-truth scenarios. [sycophancy-by-design]"),
 ]
 
 

@@ -1,12 +1,11 @@
 """Hostile or broken input: every bad note is refused with a reason, and nothing on disk changes."""
 import os
-import string
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CORPUS, cli_json, note_text, run_cli
+from conftest import CORPUS, note_text, run_cli
 from pipeline.chain import QuestionError, clean_question, score_text
 from pipeline.cited import AnswerTextError, parse_cited_answer
 from pipeline.notes import NoteError, check_new_note, parse_note

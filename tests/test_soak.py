@@ -5,7 +5,6 @@ Each prints what it measured; the closing note of the reliability issue reports 
 import os
 import random
 import resource
-import shutil
 import signal
 import statistics
 import subprocess
