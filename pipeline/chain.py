@@ -101,10 +101,10 @@ class AnswerEngine:
         row = self.index.row(note_id)
         if row is None:
             return None
-        matrix = self.index.sentence_matrix()
-        note = self.index.notes[row]
-        pairs = [(t, matrix[s]) for t, s in zip(note.sentences, self.index.sentence_rows(row))]
-        return pairs + [(t, None) for t in split_sentences(note.summary)]
+        rows = self.index.sentence_rows(row)
+        vectors = self.index.sentence_matrix()[rows.start:rows.stop]
+        pairs = list(zip(self.index.notes[row].sentences, vectors))
+        return pairs + [(t, None) for t in split_sentences(self.index.notes[row].summary)]
 
     def _build_chain(self) -> Runnable:
         def retrieve(state: dict) -> dict:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .index import NoteIndex
-from .retrieve import Hit
+from .retrieve import Hit, top_rows
 from .settings import Settings
 from .text import STOPWORDS, content_words
 
@@ -160,7 +160,7 @@ def next_lines(index: NoteIndex, qv: np.ndarray, cited: list[str], hits: list[Hi
 
 def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings, abstain: bool) -> Draft:
     if abstain or not hits:
-        nearest = [index.notes[r].title for r in np.argsort(-(index.note_matrix() @ qv))[: settings.next_lines]] if index.notes else []
+        nearest = [index.notes[r].title for r in top_rows(index.note_matrix() @ qv, settings.next_lines)]
         reading = reading_line(question, [])
         return Draft(question, True, reading, [], [], nearest)
     picked = select_sentences(question, qv, index, hits, settings.max_answer_sentences)

@@ -2,9 +2,11 @@
 
 Layout of the index folder:
     CURRENT            name of the live generation folder (replaced atomically with os.replace)
-    gen-<n>/           manifest.json, notes.json, notes.faiss, sentences.faiss
+    gen-<n>/           manifest.json, notes.json, notes.faiss, sentences.npy
     .lock              held (flock) by the one build allowed at a time
 Readers follow CURRENT, so a crash mid-build leaves the previous generation serving.
+Sentence vectors (the bulk: ~1.2 GB at 100k notes) are a plain float32 .npy that large indexes read row
+by row on demand, so a process holds only note vectors (a FAISS flat index) and the rows a query needs.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from .settings import Settings
 MANIFEST = "manifest.json"
 NOTES = "notes.json"
 NOTE_VECTORS = "notes.faiss"
-SENTENCE_VECTORS = "sentences.faiss"
+SENTENCE_VECTORS = "sentences.npy"
 DATA_FILES = (NOTES, NOTE_VECTORS, SENTENCE_VECTORS)
 KEEP_GENERATIONS = 2  # the live one and its predecessor, which a slow reader may still be loading
 
@@ -61,13 +63,17 @@ class IndexedNote:
     related: list[str]
     sources: list[dict]
     sentences: list[str]
-    text: str
     hash: str
 
     @classmethod
     def from_note(cls, note: Note) -> "IndexedNote":
         listing = note.listing()
-        return cls(note.id, note.title, note.summary, listing["tags"], listing["related"], listing["sources"], note.sentences, note.text, note.hash)
+        return cls(note.id, note.title, note.summary, listing["tags"], listing["related"], listing["sources"], note.sentences, note.hash)
+
+    @property
+    def text(self) -> str:
+        """What BM25 matches against; derived rather than stored, which halves notes.json."""
+        return "\n".join([self.title, self.summary, " ".join(self.tags), " ".join(self.sentences)])
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class NoteIndex:
 
     notes: list[IndexedNote]
     note_vectors: faiss.IndexFlatIP
-    sentence_vectors: faiss.IndexFlatIP
+    sentence_vectors: "SentenceVectors"
     sentence_owner: np.ndarray  # sentence row -> note row
     sentence_offset: np.ndarray  # note row -> first sentence row
     manifest: dict
@@ -113,11 +119,63 @@ class NoteIndex:
         return _matrix(self.note_vectors)
 
     def sentence_matrix(self) -> np.ndarray:
-        return _matrix(self.sentence_vectors)
+        return self.sentence_vectors
 
     def sentence_rows(self, note_row: int) -> range:
         start = int(self.sentence_offset[note_row])
         return range(start, start + len(self.notes[note_row].sentences))
+
+
+class SentenceVectors:
+    """Rows of a float32 .npy file. Files up to IN_MEMORY_BYTES are read whole; larger ones stay on disk
+    and each lookup reads just its rows with pread (memory-mapping them instead let page fault-around pull
+    most of a 1.2 GB file into RSS after one question at 100k notes)."""
+
+    IN_MEMORY_BYTES = 256 * 2**20
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            self.offset = f.tell()
+            if dtype != np.float32 or fortran or len(shape) != 2:
+                raise ValueError(f"{path.name} holds {dtype} {shape}, not C-ordered float32 rows")
+            self.shape = (int(shape[0]), int(shape[1]))
+            self.row_bytes = 4 * self.shape[1]
+            if path.stat().st_size != self.offset + self.shape[0] * self.row_bytes:
+                raise ValueError(f"{path.name} is {path.stat().st_size} bytes, not the {self.offset + self.shape[0] * self.row_bytes} its header implies")
+            self._all = np.fromfile(f, np.float32).reshape(self.shape) if self.shape[0] * self.row_bytes <= self.IN_MEMORY_BYTES else None
+        self._fd = os.open(path, os.O_RDONLY) if self._all is None else None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if self._all is not None:
+            return self._all[key]
+        if isinstance(key, (int, np.integer)):
+            return self.rows(np.array([key]))[0]
+        if isinstance(key, slice):
+            return self.rows(np.arange(*key.indices(len(self))))
+        return self.rows(np.asarray(key, dtype=np.int64))
+
+    def rows(self, wanted: np.ndarray) -> np.ndarray:
+        """Vectors of the given rows, in that order; one read per run of consecutive rows."""
+        if self._all is not None:
+            return self._all[wanted]
+        if not len(wanted):
+            return np.zeros((0, self.shape[1]), np.float32)
+        unique = np.unique(wanted)
+        blocks = []
+        for run in np.split(unique, np.where(np.diff(unique) != 1)[0] + 1):
+            data = os.pread(self._fd, len(run) * self.row_bytes, self.offset + int(run[0]) * self.row_bytes)
+            blocks.append(np.frombuffer(data, np.float32).reshape(len(run), self.shape[1]))
+        return np.concatenate(blocks)[np.searchsorted(unique, wanted)]
 
 
 def _matrix(index: faiss.IndexFlatIP) -> np.ndarray:
@@ -164,23 +222,25 @@ def load_index(settings: Settings, model_name: str | None = None, dim: int | Non
         files = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexCorrupt(f"{gen / MANIFEST} is unreadable ({exc}); run `inquire index --full`") from exc
+    if manifest.get("version") != settings.index_version:
+        raise IndexCorrupt(f"index layout version {manifest.get('version')} differs from {settings.index_version}; run `inquire index --full`")
     for name in DATA_FILES:
         path = gen / name
         if not path.is_file() or _sha256_file(path) != files.get(name):
             raise IndexCorrupt(f"{path} is missing or does not match its checksum in the manifest; run `inquire index --full`")
-    if manifest.get("version") != settings.index_version:
-        raise IndexCorrupt(f"index layout version {manifest.get('version')} differs from {settings.index_version}; run `inquire index --full`")
     if model_name is not None and (manifest.get("model") != model_name or manifest.get("dim") != dim):
         raise IndexCorrupt(f"index was built with {manifest.get('model')} ({manifest.get('dim')}-d) but the running model is {model_name} ({dim}-d); run `inquire index`")
     try:
         records = json.loads((gen / NOTES).read_text(encoding="utf-8"))
         notes = [IndexedNote(**r) for r in records]
         note_vectors = faiss.read_index(str(gen / NOTE_VECTORS))
-        sentence_vectors = faiss.read_index(str(gen / SENTENCE_VECTORS))
+        sentence_vectors = SentenceVectors(gen / SENTENCE_VECTORS)
     except Exception as exc:  # any parse failure of a checksummed file means it was written wrong
         raise IndexCorrupt(f"{gen} could not be read ({exc}); run `inquire index --full`") from exc
     counts = [len(n.sentences) for n in notes]
-    if note_vectors.ntotal != len(notes) or sentence_vectors.ntotal != sum(counts):
+    if sentence_vectors.shape[1] != note_vectors.d:
+        raise IndexCorrupt(f"{gen / SENTENCE_VECTORS} holds {sentence_vectors.shape[1]}-d rows but notes.faiss {note_vectors.d}-d; run `inquire index --full`")
+    if note_vectors.ntotal != len(notes) or len(sentence_vectors) != sum(counts):
         raise IndexCorrupt(f"{gen}: vector counts do not match notes.json; run `inquire index --full`")
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if counts else np.zeros(0, np.int64)
     owner = np.repeat(np.arange(len(notes)), counts).astype(np.int64)
@@ -284,7 +344,7 @@ def _vectors(new_notes, to_embed, previous, old, embedder, settings, progress):
     fresh_row = {n.hash: i for i, n in enumerate(to_embed)}
     fresh_sent_start = np.concatenate([[0], np.cumsum([len(n.sentences) for n in to_embed])]).astype(int)
     old_notes = previous.note_matrix() if previous else None
-    old_sents = previous.sentence_matrix() if previous else None
+    old_sents = previous.sentence_matrix()[:] if previous else None  # one read: the build rewrites them all
     note_rows, sent_blocks = [], []
     for n in new_notes:
         if n.hash in fresh_row:
@@ -322,9 +382,11 @@ def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: n
     try:
         records = [n.__dict__ for n in notes]
         _fsync_write(tmp / NOTES, json.dumps(records, ensure_ascii=False).encode("utf-8"))
-        for name, vectors in ((NOTE_VECTORS, note_vecs), (SENTENCE_VECTORS, sent_vecs)):
-            chunk = faiss.serialize_index(_flat(vectors, embedder.dim))
-            _fsync_write(tmp / name, chunk.tobytes())
+        _fsync_write(tmp / NOTE_VECTORS, faiss.serialize_index(_flat(note_vecs, embedder.dim)).tobytes())
+        with open(tmp / SENTENCE_VECTORS, "wb") as f:
+            np.save(f, np.ascontiguousarray(sent_vecs, dtype=np.float32).reshape(-1, embedder.dim), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
         manifest = {
             "version": settings.index_version, "model": embedder.name, "dim": embedder.dim,
             "notes": len(notes), "sentences": int(len(sent_vecs)), "created": time.time(),

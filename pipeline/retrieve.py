@@ -15,6 +15,7 @@ from .index import NoteIndex
 from .settings import Settings
 
 CANDIDATES = 50  # per ranking, before fusion
+DENSE_CANDIDATES = 1000  # notes whose sentences are scored against the query
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,26 @@ def rrf(rankings: list[tuple[list[int], float]], k: int) -> dict[int, float]:
     return fused
 
 
-def dense_note_scores(index: NoteIndex, query_vector: np.ndarray) -> np.ndarray:
-    """Per note: the mean of the note-vector cosine and its best sentence's cosine (best MRR on dev questions)."""
+def dense_note_scores(index: NoteIndex, query_vector: np.ndarray, also: np.ndarray | None = None) -> np.ndarray:
+    """Per note: the mean of the note-vector cosine and its best sentence's cosine (best MRR on dev questions).
+
+    Sentences are scored only for the DENSE_CANDIDATES notes nearest by note vector, plus the rows in
+    `also`; other notes count as if their best sentence scored -1. Below that many notes this is exact,
+    and the sentence matrix (memory-mapped) is only read where it matters.
+    """
     note_scores = index.note_matrix() @ query_vector
-    sentence_scores = index.sentence_matrix() @ query_vector
-    best_sentence = np.full(len(index.notes), -1.0, dtype=np.float32)
-    if len(sentence_scores):
-        np.maximum.at(best_sentence, index.sentence_owner, sentence_scores)
+    n = len(note_scores)
+    rows = np.arange(n) if n <= DENSE_CANDIDATES else np.argpartition(-note_scores, DENSE_CANDIDATES - 1)[:DENSE_CANDIDATES]
+    if also is not None and len(also):
+        rows = np.union1d(rows, also)
+    counts = np.array([len(index.notes[r].sentences) for r in rows], dtype=np.int64)
+    best_sentence = np.full(n, -1.0, dtype=np.float32)
+    if counts.sum():
+        starts = index.sentence_offset[rows]
+        owner = np.repeat(rows, counts)
+        sentence_rows = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+        scores = np.asarray(index.sentence_matrix()[sentence_rows] @ query_vector, dtype=np.float32)
+        np.maximum.at(best_sentence, owner, scores)
     return (note_scores + best_sentence) / 2
 
 
@@ -80,21 +94,29 @@ class NoteSearch:
         if not self.index.notes:
             return []
         qv = self.embed_query(query) if query_vector is None else query_vector
-        dense = dense_note_scores(self.index, qv)
         lexical = self.bm25_scores(query)
-        dense_rank = list(np.argsort(-dense)[:CANDIDATES])
-        lexical_rank = [int(i) for i in np.argsort(-lexical)[:CANDIDATES] if lexical[i] > 0]
+        lexical_rank = [int(i) for i in top_rows(lexical, CANDIDATES) if lexical[i] > 0]
+        dense = dense_note_scores(self.index, qv, np.array(lexical_rank, dtype=np.int64))
+        dense_rank = [int(i) for i in top_rows(dense, CANDIDATES)]
         fused = rrf([(dense_rank, self.settings.dense_weight), (lexical_rank, 1.0)], self.settings.rrf_k)
         order = sorted(fused, key=lambda r: (-fused[r], -dense[r]))[:k]
         return [Hit(self.index.notes[r].id, self.index.notes[r].title, fused[r], float(dense[r]), float(lexical[r])) for r in order]
 
     def search_dense(self, query: str, k: int) -> list[Hit]:
         dense = dense_note_scores(self.index, self.embed_query(query))
-        return [Hit(self.index.notes[r].id, self.index.notes[r].title, float(dense[r]), float(dense[r]), 0.0) for r in np.argsort(-dense)[:k]]
+        return [Hit(self.index.notes[r].id, self.index.notes[r].title, float(dense[r]), float(dense[r]), 0.0) for r in top_rows(dense, k)]
 
     def search_bm25(self, query: str, k: int) -> list[Hit]:
         lexical = self.bm25_scores(query)
-        return [Hit(self.index.notes[r].id, self.index.notes[r].title, float(lexical[r]), 0.0, float(lexical[r])) for r in np.argsort(-lexical)[:k]]
+        return [Hit(self.index.notes[r].id, self.index.notes[r].title, float(lexical[r]), 0.0, float(lexical[r])) for r in top_rows(lexical, k)]
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k highest scores, best first, without sorting all of them."""
+    if len(scores) <= k:
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
 
 
 def _query_tokens(tokens) -> list[str]:

@@ -34,7 +34,7 @@ def test_a_second_build_waits_then_says_why(workspace, embedder):
             build_index(workspace, embedder, wait_seconds=0.3)
 
 
-@pytest.mark.parametrize("victim", ["notes.json", "notes.faiss", "sentences.faiss"])
+@pytest.mark.parametrize("victim", ["notes.json", "notes.faiss", "sentences.npy"])
 def test_corrupted_files_are_detected_and_rebuilt(workspace, embedder, victim):
     gen = current_generation(workspace.index_dir)
     data = (gen / victim).read_bytes()
@@ -68,3 +68,31 @@ def test_questions_during_a_build_are_answered_from_the_old_index(workspace, emb
         answer = AnswerEngine(index, embedder, workspace).ask("What does DAPO change in GRPO?").to_json()
     assert answer["sentences"] and "another build is running" in messages[0]
     assert (workspace.index_dir / "CURRENT").read_text() == before
+
+
+def test_sentence_vectors_read_on_demand_match_those_read_whole(workspace, embedder, monkeypatch):
+    from pipeline.chain import AnswerEngine
+
+    whole = load_index(workspace, embedder.name, embedder.dim)
+    monkeypatch.setattr(index_module.SentenceVectors, "IN_MEMORY_BYTES", 0)
+    on_demand = load_index(workspace, embedder.name, embedder.dim)
+    assert on_demand.sentence_vectors._all is None and whole.sentence_vectors._all is not None
+    rows = [5, 3, 4, 100, 5, len(whole.sentence_vectors) - 1]
+    assert (on_demand.sentence_matrix()[rows] == whole.sentence_matrix()[rows]).all()
+    assert (on_demand.sentence_matrix()[7:19] == whole.sentence_matrix()[7:19]).all()
+    question = "Does RLHF make models less calibrated?"
+    a = AnswerEngine(whole, embedder, workspace).ask(question).to_json()
+    b = AnswerEngine(on_demand, embedder, workspace).ask(question).to_json()
+    assert a["answer"] == b["answer"] and [s["support"] for s in a["sentences"]] == [s["support"] for s in b["sentences"]]
+
+
+def test_sentence_vectors_holding_pickled_objects_are_refused(workspace, embedder, tmp_path):
+    import numpy as np
+
+    gen = current_generation(workspace.index_dir)
+    np.save(gen / "sentences.npy", np.array([{"__reduce__": "os.system"}], dtype=object), allow_pickle=True)
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["files"]["sentences.npy"] = index_module._sha256_file(gen / "sentences.npy")
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorrupt, match="float32"):
+        load_index(workspace, embedder.name, embedder.dim)
