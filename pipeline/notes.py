@@ -5,6 +5,7 @@ Markdown body. Every note, shipped or added later, goes through `validate_file`/
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,7 +54,8 @@ class Note:
 
     @property
     def hash(self) -> str:
-        return content_hash(self.to_markdown())
+        """Content hash of every field; canonical JSON because dumping YAML cost 3.6 ms a note (36 s at 10k)."""
+        return content_hash(json.dumps({**self.listing(), "body": self.body.strip()}, sort_keys=True, ensure_ascii=False))
 
     def listing(self) -> dict:
         """The record `inquire notes --json` prints."""
