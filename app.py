@@ -15,13 +15,15 @@ CSS = """
 details.source { margin: 0.4em 0; }
 """
 ERRORS = (ValueError, OSError, RuntimeError)
+NO_LLM = "default (no LLM)"
 
 
 def build_app(settings: Settings):
     import gradio as gr
 
     from pipeline.index import IndexError_
-    from pipeline.render import answer_html, note_html, score_html
+    from pipeline.llm_compose import LLMSettings, chat_model
+    from pipeline.render import answer_html, note_html, score_html, streaming_html
     from pipeline.service import Workbench, error_message, note_markdown
 
     bench = Workbench(settings)
@@ -38,18 +40,30 @@ def build_app(settings: Settings):
 
     ask, score, add_note, rebuild = api(bench.ask), api(bench.score), api(bench.add_note), api(bench.rebuild)
 
-    def ask_view(question: str):
+    def ask_view(question: str, kind: str, base_url: str, model: str, timeout: float, strict: bool):
+        """Without an LLM: one answer. With one: its reply streams in, then the grounded answer replaces it."""
         try:
-            answer = bench.ask(question)
+            if kind == NO_LLM:
+                answer = bench.ask(question)
+            else:
+                chat = chat_model(LLMSettings(kind, (model or "").strip(), (base_url or "").strip() or None, timeout_s=float(timeout or 60)))
+                answer = None
+                for event, value in bench.ask_stream(question, chat, bool(strict)):
+                    if event == "text":
+                        yield streaming_html(value), gr.update(choices=[], value=None)
+                    else:
+                        answer = value
         except ERRORS + (IndexError_,) as exc:
-            return f'<p class="error">{_escape(error_message(exc))}</p>', gr.update(choices=[], value=None)
-        return answer_html(answer, bench.notes()), gr.update(choices=answer["next_lines"], value=None)
+            yield f'<p class="error">{_escape(error_message(exc))}</p>', gr.update(choices=[], value=None)
+            return
+        yield answer_html(answer, bench.notes()), gr.update(choices=answer["next_lines"], value=None)
 
-    def follow(line: str | None):
+    def follow(line: str | None, *llm):
         if not line:
-            return gr.update(), gr.update(), gr.update()
-        html, lines = ask_view(line)
-        return line, html, lines
+            yield gr.update(), gr.update(), gr.update()
+            return
+        for html, lines in ask_view(line, *llm):
+            yield line, html, lines
 
     def score_view(text: str):
         try:
@@ -91,11 +105,21 @@ def build_app(settings: Settings):
         with gr.Tab("Ask"):
             question = gr.Textbox(label="Question", placeholder="What happens when post-training patches try to add human values?")
             ask_button = gr.Button("Ask", variant="primary")
+            with gr.Accordion("LLM composer (optional)", open=False):
+                gr.Markdown("Any OpenAI-compatible server (llama.cpp, vLLM, a hosted API) or Ollama. The API key is read from "
+                            "the server's `OPENAI_API_KEY` environment variable, never typed here. Strict mode removes sentences "
+                            "the cited notes do not support.")
+                llm_kind = gr.Radio([NO_LLM, "openai", "ollama"], value=NO_LLM, label="Composer")
+                llm_url = gr.Textbox(label="Base URL", placeholder="http://127.0.0.1:8080/v1")
+                llm_model = gr.Textbox(label="Model name", placeholder="the name the server knows")
+                llm_timeout = gr.Number(value=60, label="Timeout (s) before falling back to the default composer", minimum=1)
+                llm_strict = gr.Checkbox(value=True, label="Strict: remove unsupported sentences")
+            llm = [llm_kind, llm_url, llm_model, llm_timeout, llm_strict]
             answer_box = gr.HTML()
             next_lines = gr.Radio(label="Next inquiring lines", choices=[])
-            ask_button.click(ask_view, question, [answer_box, next_lines], api_name=False)
-            question.submit(ask_view, question, [answer_box, next_lines], api_name=False)
-            next_lines.input(follow, next_lines, [question, answer_box, next_lines], api_name=False)
+            ask_button.click(ask_view, [question, *llm], [answer_box, next_lines], api_name=False)
+            question.submit(ask_view, [question, *llm], [answer_box, next_lines], api_name=False)
+            next_lines.input(follow, [next_lines, *llm], [question, answer_box, next_lines], api_name=False)
         with gr.Tab("Notes"):
             query = gr.Textbox(label="Search notes")
             listing = gr.HTML()

@@ -155,12 +155,13 @@ def reused_vector_index(notes: list[Note], shipped_settings: Settings, embedder,
 
 
 def peak_rss_mb(settings: Settings) -> float:
-    """Peak RSS of a fresh process that loads the index and answers one question."""
-    code = ("import resource,sys; from pathlib import Path; from pipeline.settings import Settings, force_offline; force_offline();"
+    """Peak RSS (VmHWM) of a fresh process that loads the index and answers one question. Not ru_maxrss:
+    Linux carries that across exec from the parent, so every child reported this benchmark's own peak."""
+    code = ("from pathlib import Path; from pipeline.settings import Settings, force_offline; force_offline();"
             "from pipeline.chain import AnswerEngine; from pipeline.embed import load_embedder; from pipeline.index import load_index;"
             f"s=Settings(corpus_dir=Path({str(settings.corpus_dir)!r}), index_dir=Path({str(settings.index_dir)!r})); e=load_embedder();"
             "AnswerEngine(load_index(s, e.name, e.dim), e, s).ask('Does RLHF hurt calibration?');"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     return round(int(out.stdout.strip().splitlines()[-1]) / 1024, 1)
 

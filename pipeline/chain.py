@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
 from .ground import GroundingScorer, citation_metrics
-from .index import IndexBusy, IndexCorrupt, IndexMissing, NoteIndex, build_index, load_index
+from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
 from .notes import load_corpus
 from .retrieve import NoteSearch
 from .settings import Settings
@@ -80,6 +81,10 @@ def open_index(settings: Settings, embedder, log=None) -> NoteIndex:
             if log:
                 log("the corpus changed and another build is running; answering from the current index")
             return index
+        except IndexWriteError as exc:
+            if log:
+                log(f"the corpus changed but could not update the index: {exc}")
+            return index
         if log:
             log("the corpus changed since the index was built; updated it")
         index = load_index(settings, embedder.name, embedder.dim)
@@ -117,12 +122,14 @@ class AnswerEngine:
         def draft(state: dict) -> dict:
             t = time.perf_counter()
             composer, llm_report = "default", None
-            if self.llm is not None and not state["abstain"]:
+            llm = state.get("chat_model") or self.llm
+            if llm is not None and not state["abstain"]:
                 from .llm_compose import LLMFailure, compose_with_llm
 
+                strict = self.strict if state.get("strict") is None else state["strict"]
                 try:
                     d, report = compose_with_llm(state["question"], state["qv"], self.index, state["hits"], self.scorer,
-                                                 self.llm, self.strict, self.settings.next_lines)
+                                                 llm, strict, self.settings.next_lines, state.get("on_text"))
                     composer, llm_report = "llm", {**report.to_json(), "fallback": None}
                 except LLMFailure as exc:
                     llm_report = {"removed": [], "dropped_citations": [], "repaired": [], "fallback": f"{exc}; answered with the default composer"}
@@ -153,8 +160,11 @@ class AnswerEngine:
 
         return RunnableLambda(retrieve) | RunnableLambda(draft) | RunnableLambda(ground) | RunnableLambda(finish)
 
-    def ask(self, question: str, k: int | None = None) -> Answer:
-        return self.chain.invoke({"question": clean_question(question), "k": k or self.settings.k})
+    def ask(self, question: str, k: int | None = None, llm=None, strict: bool | None = None,
+            on_text: Callable[[str], None] | None = None) -> Answer:
+        """`llm`/`strict` override the engine's for this question; `on_text` receives the LLM's text as it streams."""
+        state = {"question": clean_question(question), "k": k or self.settings.k, "chat_model": llm, "strict": strict, "on_text": on_text}
+        return self.chain.invoke(state)
 
 
 def load_engine(settings: Settings, log=None, llm=None, strict: bool = True) -> AnswerEngine:

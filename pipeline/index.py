@@ -52,6 +52,21 @@ class IndexBusy(IndexError_):
     pass
 
 
+class IndexWriteError(IndexError_):
+    """The disk refused a build (full, read-only); the previous generation is untouched and still serves."""
+
+
+def _write_failure(index_dir: Path, exc: OSError) -> IndexWriteError:
+    try:
+        free = shutil.disk_usage(index_dir).free
+    except OSError:
+        free = None
+    reason = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
+    space = f"; {free / 2**20:.1f} MB free there" if free is not None else ""
+    return IndexWriteError(f"could not write the index in {index_dir} ({reason}{space}); the previous index still serves. "
+                           f"Free some disk space or make {index_dir} writable, then run `inquire index`")
+
+
 @dataclass(frozen=True)
 class IndexedNote:
     """What the index keeps of a note: enough to retrieve, compose and show sources."""
@@ -99,8 +114,8 @@ class NoteIndex:
     notes: list[IndexedNote]
     note_vectors: faiss.IndexFlatIP
     sentence_vectors: "SentenceVectors"
-    sentence_owner: np.ndarray  # sentence row -> note row
     sentence_offset: np.ndarray  # note row -> first sentence row
+    sentence_count: np.ndarray  # note row -> number of sentences
     manifest: dict
     generation: str
     _by_id: dict[str, int] = field(default_factory=dict)
@@ -243,8 +258,7 @@ def load_index(settings: Settings, model_name: str | None = None, dim: int | Non
     if note_vectors.ntotal != len(notes) or len(sentence_vectors) != sum(counts):
         raise IndexCorrupt(f"{gen}: vector counts do not match notes.json; run `inquire index --full`")
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if counts else np.zeros(0, np.int64)
-    owner = np.repeat(np.arange(len(notes)), counts).astype(np.int64)
-    return NoteIndex(notes, note_vectors, sentence_vectors, owner, offsets, manifest, gen.name)
+    return NoteIndex(notes, note_vectors, sentence_vectors, offsets, np.array(counts, dtype=np.int64), manifest, gen.name)
 
 
 @contextmanager
@@ -286,6 +300,21 @@ def build_index(settings: Settings, embedder, full: bool = False, progress: Prog
     corpus = corpus if corpus is not None else load_corpus(settings.corpus_dir)
     if corpus.problems:
         raise NoteError(corpus.problems)
+    try:
+        previous, new_notes, to_embed, reason = _build(settings, embedder, full, progress, wait_seconds, corpus)
+    except OSError as exc:
+        raise _write_failure(settings.index_dir, exc) from exc
+    old_ids = {n.id for n in previous.notes} if previous else set()
+    new_ids = {n.id for n in new_notes}
+    added = sum(1 for n in to_embed if n.id not in old_ids)
+    return BuildReport(
+        notes=len(new_notes), added=added, updated=len(to_embed) - added,
+        removed=len(old_ids - new_ids), unchanged=len(new_notes) - len(to_embed),
+        seconds=time.perf_counter() - start, full=previous is None, reason=reason,
+    )
+
+
+def _build(settings: Settings, embedder, full: bool, progress: Progress | None, wait_seconds: float, corpus: Corpus):
     with build_lock(settings.index_dir, wait_seconds):
         previous, reason = None, ""
         if not full:
@@ -299,18 +328,11 @@ def build_index(settings: Settings, embedder, full: bool = False, progress: Prog
             reason = "full rebuild requested"
         new_notes = [IndexedNote.from_note(n) for n in corpus.notes]
         old = {n.hash: (i, n) for i, n in enumerate(previous.notes)} if previous else {}
-        old_ids = {n.id for n in previous.notes} if previous else set()
         to_embed = [n for n in new_notes if n.hash not in old]
         note_vecs, sent_vecs = _vectors(new_notes, to_embed, previous, old, embedder, settings, progress)
         gen = _write_generation(settings, new_notes, note_vecs, sent_vecs, embedder)
         _swap_in(settings.index_dir, gen)
-    new_ids = {n.id for n in new_notes}
-    added = sum(1 for n in to_embed if n.id not in old_ids)
-    return BuildReport(
-        notes=len(new_notes), added=added, updated=len(to_embed) - added,
-        removed=len(old_ids - new_ids), unchanged=len(new_notes) - len(to_embed),
-        seconds=time.perf_counter() - start, full=previous is None, reason=reason,
-    )
+    return previous, new_notes, to_embed, reason
 
 
 def _vectors(new_notes, to_embed, previous, old, embedder, settings, progress):
@@ -370,6 +392,16 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    """A .npy file written with plain file writes (np.save's short writes carry no errno, so a full disk
+    would not say so)."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, np.lib.format.header_data_from_array_1_0(array))
+        f.write(memoryview(array).cast("B"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: np.ndarray,
                       sent_vecs: np.ndarray, embedder) -> Path:
     index_dir = settings.index_dir
@@ -383,10 +415,7 @@ def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: n
         records = [n.__dict__ for n in notes]
         _fsync_write(tmp / NOTES, json.dumps(records, ensure_ascii=False).encode("utf-8"))
         _fsync_write(tmp / NOTE_VECTORS, faiss.serialize_index(_flat(note_vecs, embedder.dim)).tobytes())
-        with open(tmp / SENTENCE_VECTORS, "wb") as f:
-            np.save(f, np.ascontiguousarray(sent_vecs, dtype=np.float32).reshape(-1, embedder.dim), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_npy(tmp / SENTENCE_VECTORS, np.ascontiguousarray(sent_vecs, dtype=np.float32).reshape(-1, embedder.dim))
         manifest = {
             "version": settings.index_version, "model": embedder.name, "dim": embedder.dim,
             "notes": len(notes), "sentences": int(len(sent_vecs)), "created": time.time(),
@@ -439,4 +468,4 @@ def write_index(settings: Settings, notes: list[Note], note_vecs: np.ndarray, se
 
 
 __all__ = ["NoteIndex", "IndexedNote", "BuildReport", "build_index", "load_index", "write_index", "IndexMissing",
-           "IndexCorrupt", "IndexBusy", "IndexError_"]
+           "IndexCorrupt", "IndexBusy", "IndexWriteError", "IndexError_"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
 from langchain_core.prompts import ChatPromptTemplate
 
@@ -48,6 +49,7 @@ class LLMSettings:
     api_key_env: str = "OPENAI_API_KEY"  # the key is read from this environment variable, never from flags
     timeout_s: float = 60.0
     strict: bool = True
+    max_tokens: int = 700  # an answer is a few short paragraphs; small local models otherwise ramble to the context limit
 
 
 @dataclass
@@ -63,17 +65,18 @@ class LLMReport:
 def chat_model(cfg: LLMSettings):
     """A LangChain chat model for an OpenAI-compatible server (llama.cpp, vLLM, hosted) or Ollama."""
     if cfg.kind not in LLM_KINDS:
-        raise LLMFailure(f"unknown --llm '{cfg.kind}'; choose one of {', '.join(LLM_KINDS)}")
+        raise LLMFailure(f"unknown LLM kind '{cfg.kind}' (--llm); choose one of {', '.join(LLM_KINDS)}")
     if not cfg.model:
-        raise LLMFailure("--model is required with --llm (the model name the server knows)")
+        raise LLMFailure("an LLM model name is required (--model, or 'Model name' in the page): the name the server knows")
     if cfg.kind == "openai":
         from langchain_openai import ChatOpenAI
 
         return ChatOpenAI(model=cfg.model, base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env) or "not-needed",
-                          timeout=cfg.timeout_s, max_retries=0, temperature=0)
+                          timeout=cfg.timeout_s, max_retries=0, temperature=0, max_tokens=cfg.max_tokens)
     from langchain_ollama import ChatOllama
 
-    return ChatOllama(model=cfg.model, base_url=cfg.base_url, temperature=0, client_kwargs={"timeout": cfg.timeout_s})
+    return ChatOllama(model=cfg.model, base_url=cfg.base_url, temperature=0, num_predict=cfg.max_tokens,
+                      client_kwargs={"timeout": cfg.timeout_s})
 
 
 def notes_block(index: NoteIndex, hits: list[Hit]) -> str:
@@ -84,20 +87,27 @@ def notes_block(index: NoteIndex, hits: list[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
-def _invoke(model, messages) -> str:
+def _invoke(model, messages, on_text: Callable[[str], None] | None = None) -> str:
+    """The model's reply; with `on_text`, streamed, calling it with the text so far after each chunk."""
     try:
-        reply = model.invoke(messages)
+        if on_text is None:
+            text = getattr(model.invoke(messages), "content", None)
+        else:
+            text = ""
+            for chunk in model.stream(messages):
+                if isinstance(chunk.content, str) and chunk.content:
+                    text += chunk.content
+                    on_text(text)
     except Exception as exc:  # any transport, timeout or server error means: fall back
         raise LLMFailure(f"the LLM did not answer ({type(exc).__name__}: {str(exc)[:200]})") from exc
-    text = getattr(reply, "content", reply)
     if not isinstance(text, str) or not text.strip():
         raise LLMFailure("the LLM returned an empty answer")
     return text
 
 
 def compose_with_llm(question: str, qv, index: NoteIndex, hits: list[Hit], scorer: GroundingScorer, model,
-                     strict: bool = True, n_next: int = 4) -> tuple[Draft, LLMReport]:
-    text = _invoke(model, PROMPT.format_messages(question=question, notes=notes_block(index, hits)))
+                     strict: bool = True, n_next: int = 4, on_text: Callable[[str], None] | None = None) -> tuple[Draft, LLMReport]:
+    text = _invoke(model, PROMPT.format_messages(question=question, notes=notes_block(index, hits)), on_text)
     parsed = parse_cited_answer(text)
     report = LLMReport()
     retrieved = {h.id for h in hits}

@@ -39,6 +39,7 @@ def answer_html(answer: dict, notes: dict[str, dict]) -> str:
             s = next(sentences)
             spans.append(_sentence_span(shown, s["citations"], s["support"], s["supported"], s["evidence"], s["unsupported"]))
         parts.append("<p>" + " ".join(spans) + "</p>")
+    parts.append(llm_report_html(answer.get("llm")))
     if answer["sources"]:
         g = answer["grounding"]
         parts.append(f'<p class="grounding">Grounding: {g["supported_fraction"]:.0%} of sentences supported; '
@@ -48,6 +49,27 @@ def answer_html(answer: dict, notes: dict[str, dict]) -> str:
             parts.append(note_html(notes.get(s["id"], s), anchor=True))
     parts.append("</div>")
     return "\n".join(parts)
+
+
+def llm_report_html(report: dict | None) -> str:
+    """What the LLM composer's strict grounding did: fallback, removed sentences, dropped citations, repairs."""
+    if not report:
+        return ""
+    if report.get("fallback"):
+        return f'<p class="llm-fallback"><strong>LLM composer not used:</strong> {escape(report["fallback"])}.</p>'
+    items = [f"<li>removed: “{escape(r['text'])}” ({escape(r['reason'])})</li>" for r in report["removed"]]
+    items += [f"<li>repaired: “{escape(r['before'])}” → “{escape(r['after'])}”</li>" for r in report["repaired"]]
+    if report["dropped_citations"]:
+        items.append("<li>citations to notes that were not retrieved, dropped: " + escape(", ".join(report["dropped_citations"])) + "</li>")
+    summary = f"Written by the LLM composer; strict grounding removed {len(report['removed'])} sentence(s)" if items else "Written by the LLM composer; every sentence kept"
+    return f'<details class="llm-report"><summary>{summary}</summary><ul>{"".join(items)}</ul></details>' if items else f'<p class="llm-report">{summary}.</p>'
+
+
+def streaming_html(text: str) -> str:
+    """The LLM's reply as it arrives, before grounding: plain escaped text, clearly marked unchecked."""
+    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in text.split("\n\n") if p.strip())
+    return ('<div class="inquire-streaming"><p><em>The model is writing; citations are checked and tinted when it '
+            f"finishes.</em></p>{paragraphs}</div>")
 
 
 def note_html(note: dict, anchor: bool = False) -> str:

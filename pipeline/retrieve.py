@@ -54,7 +54,7 @@ def dense_note_scores(index: NoteIndex, query_vector: np.ndarray, also: np.ndarr
     rows = np.arange(n) if n <= DENSE_CANDIDATES else np.argpartition(-note_scores, DENSE_CANDIDATES - 1)[:DENSE_CANDIDATES]
     if also is not None and len(also):
         rows = np.union1d(rows, also)
-    counts = np.array([len(index.notes[r].sentences) for r in rows], dtype=np.int64)
+    counts = index.sentence_count[rows]
     best_sentence = np.full(n, -1.0, dtype=np.float32)
     if counts.sum():
         starts = index.sentence_offset[rows]

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import tempfile
 import threading
 from pathlib import Path
+from typing import Iterator
 
 from .chain import AnswerEngine, load_engine, score_text
 from .index import build_index
@@ -36,6 +38,30 @@ class Workbench:
 
     def ask(self, question: str, k: int | None = None) -> dict:
         return self.engine.ask(question, k).to_json()
+
+    def ask_stream(self, question: str, model, strict: bool = True) -> Iterator[tuple[str, object]]:
+        """Ask with a LangChain chat model: ("text", the reply so far) while it writes, then ("answer", JSON)
+        once the reply is grounded (or the default composer's answer, if the model failed)."""
+        events: queue.Queue = queue.Queue()
+        engine = self.engine
+
+        def run() -> None:
+            try:
+                answer = engine.ask(question, llm=model, strict=strict, on_text=lambda text: events.put(("text", text)))
+                events.put(("answer", answer.to_json()))
+            except Exception as exc:  # handed to the caller, which shows it
+                events.put(("error", exc))
+
+        threading.Thread(target=run, daemon=True).start()
+        while True:
+            kind, value = events.get()
+            while kind == "text" and not events.empty():  # the page only needs the latest text
+                kind, value = events.get()
+            if kind == "error":
+                raise value
+            yield kind, value
+            if kind == "answer":
+                return
 
     def score(self, text: str) -> dict:
         if not isinstance(text, str) or not text.strip():

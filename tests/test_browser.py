@@ -10,6 +10,7 @@ from server import running_app
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).with_name("artifacts")
 pytestmark = pytest.mark.browser
+SERVED = {}  # the folders the page fixture's server uses
 SCRIPT_NOTE = note_text(
     "script-injection-note",
     title="Can a note that carries a script tag about wombat burrows run code in the page?",
@@ -29,7 +30,8 @@ def page(tmp_path_factory, shipped):
     shutil.copytree(shipped.corpus_dir, base / "corpus")
     shutil.copytree(shipped.index_dir, base / "index")
     ARTIFACTS.mkdir(exist_ok=True)
-    with running_app(Settings(corpus_dir=base / "corpus", index_dir=base / "index")) as url, sync_playwright() as p:
+    SERVED["settings"] = Settings(corpus_dir=base / "corpus", index_dir=base / "index")
+    with running_app(SERVED["settings"]) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
@@ -121,3 +123,25 @@ def test_markup_in_a_note_is_shown_as_text_and_never_runs(page):
     page.locator("details#src-script-injection-note summary").click()
     assert page.evaluate("() => window.__pwned") is None
     assert page.locator(".inquire-answer script").count() == 0 and page.locator(".inquire-answer img").count() == 0
+
+
+def test_uploads_are_saved_under_their_validated_id_never_their_file_name(page, tmp_path):
+    settings = SERVED["settings"]
+    before_parent = sorted(p.name for p in settings.corpus_dir.parent.iterdir())
+    hostile = tmp_path / "..%2F..%2Fescape $(touch pwned); évil name.md"
+    hostile.write_text(note_text("upload-name-note", title="Does an upload's file name ever decide where a note about okapi stripes is saved?"))
+    page.get_by_role("tab", name="Notes").click()
+    page.locator("input[type=file]").set_input_files(str(hostile))
+    page.get_by_role("button", name="Validate and add").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes(\"Saved note 'upload-name-note'\"))", timeout=90_000)
+    assert (settings.corpus_dir / "upload-name-note.md").read_text() == hostile.read_text()
+    assert not [p for p in settings.corpus_dir.iterdir() if "escape" in p.name or "pwned" in p.name or "évil" in p.name]
+    assert sorted(p.name for p in settings.corpus_dir.parent.iterdir()) == before_parent
+
+    outside = tmp_path / "outside.md"
+    outside.write_text(note_text("../outside-note", title="Can a note id with dots and slashes place a file about tapirs outside the corpus?"))
+    page.locator("input[type=file]").set_input_files(str(outside))
+    page.get_by_role("button", name="Validate and add").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('The note was not saved'))", timeout=60_000)
+    assert sorted(p.name for p in settings.corpus_dir.parent.iterdir()) == before_parent
+    assert not (settings.corpus_dir.parent / "outside-note.md").exists() and not (settings.corpus_dir / "outside-note.md").exists()

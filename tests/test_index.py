@@ -17,7 +17,7 @@ def test_crash_mid_build_leaves_the_old_index_serving(workspace, embedder, monke
         raise OSError("No space left on device")
 
     monkeypatch.setattr(index_module.faiss, "serialize_index", explode)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(index_module.IndexWriteError, match="No space left on device.*previous index still serves"):
         build_index(workspace, embedder)
     monkeypatch.undo()
     assert (workspace.index_dir / "CURRENT").read_text() == before
