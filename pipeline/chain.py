@@ -132,7 +132,8 @@ class AnswerEngine:
                                                  llm, strict, self.settings.next_lines, state.get("on_text"))
                     composer, llm_report = "llm", {**report.to_json(), "fallback": None}
                 except LLMFailure as exc:
-                    llm_report = {"removed": [], "dropped_citations": [], "repaired": [], "fallback": f"{exc}; answered with the default composer"}
+                    partial = exc.report.to_json() if exc.report else {"removed": [], "dropped_citations": [], "repaired": [], "attributed": []}
+                    llm_report = {**partial, "fallback": f"{exc}; answered with the default composer"}
             if composer == "default":
                 d = compose(state["question"], state["qv"], self.index, state["hits"], self.settings, state["abstain"])
             return {**state, "draft": d, "composer": composer, "llm": llm_report, "t_compose": time.perf_counter() - t}

@@ -22,12 +22,14 @@ from .index import NoteIndex
 from .retrieve import Hit
 
 LLM_KINDS = ("openai", "ollama")
+ATTRIBUTION_SUPPORT = 0.9
 
 SYSTEM = """You answer research questions using ONLY the notes given. Write the answer in this shape:
 first one line beginning "This reads the question as", then two or three short paragraphs of synthesis.
-Every sentence of the synthesis must end with the id(s) of the note(s) it rests on in square brackets,
-for example [note-id] or [note-id, other-id]. Use only ids from the notes given. Do not add facts,
-numbers or names that the notes do not state. Do not write a Sources list."""
+Every sentence of the synthesis must end with the note(s) it rests on in square brackets: the note's id,
+for example [note-id] or [note-id, other-id], or its number, for example [1] or [1, 3]. Cite only the notes given. Do not add facts,
+numbers or names that the notes do not state. Do not write a Sources list.
+Example of a cited sentence: Filtering unsafe text out of pretraining data lowered attack success rates [2]."""
 
 REPAIR = """This sentence is not supported by the note(s) it cites: "{sentence}"
 Evidence from the cited notes:
@@ -38,7 +40,9 @@ PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", "Questi
 
 
 class LLMFailure(RuntimeError):
-    pass
+    def __init__(self, message: str, report: "LLMReport | None" = None):
+        super().__init__(message)
+        self.report = report  # what strict grounding had removed before giving up, if it got that far
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,11 @@ class LLMReport:
     removed: list[dict] = field(default_factory=list)  # {"text", "reason"}
     dropped_citations: list[str] = field(default_factory=list)
     repaired: list[dict] = field(default_factory=list)  # {"before", "after"}
+    attributed: list[dict] = field(default_factory=list)  # {"text", "note"}: uncited, cited by us to the note supporting it
 
     def to_json(self) -> dict:
-        return {"removed": self.removed, "dropped_citations": self.dropped_citations, "repaired": self.repaired}
+        return {"removed": self.removed, "dropped_citations": self.dropped_citations, "repaired": self.repaired,
+                "attributed": self.attributed}
 
 
 def chat_model(cfg: LLMSettings):
@@ -71,8 +77,11 @@ def chat_model(cfg: LLMSettings):
     if cfg.kind == "openai":
         from langchain_openai import ChatOpenAI
 
+        # LangChain sends max_tokens as OpenAI's newer max_completion_tokens, which llama.cpp's server ignores;
+        # local servers get the classic field instead (hosted OpenAI rejects requests carrying both).
+        limit = {"extra_body": {"max_tokens": cfg.max_tokens}} if cfg.base_url else {"max_tokens": cfg.max_tokens}
         return ChatOpenAI(model=cfg.model, base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env) or "not-needed",
-                          timeout=cfg.timeout_s, max_retries=0, temperature=0, max_tokens=cfg.max_tokens)
+                          timeout=cfg.timeout_s, max_retries=0, temperature=0, **limit)
     from langchain_ollama import ChatOllama
 
     return ChatOllama(model=cfg.model, base_url=cfg.base_url, temperature=0, num_predict=cfg.max_tokens,
@@ -81,17 +90,22 @@ def chat_model(cfg: LLMSettings):
 
 def notes_block(index: NoteIndex, hits: list[Hit]) -> str:
     blocks = []
-    for h in hits:
+    for n, h in enumerate(hits, start=1):
         note = index.note(h.id)
-        blocks.append(f"[{note.id}] {note.title}\n{note.summary}\n" + " ".join(note.sentences))
+        blocks.append(f"Note {n} [{note.id}] {note.title}\n{note.summary}\n" + " ".join(note.sentences))
     return "\n\n".join(blocks)
 
 
-def _invoke(model, messages, on_text: Callable[[str], None] | None = None) -> str:
+def _with_numbered_sources(text: str, hits: list[Hit]) -> str:
+    """The reply plus a Sources list in the notes' order, so a citation by number ([2]) resolves to its id."""
+    return text + "\n\nSources\n" + "\n".join(f"{n}. [{h.id}]" for n, h in enumerate(hits, start=1))
+
+
+def _invoke(model, messages, on_text: Callable[[str], None] | None = None, stop: list[str] | None = None) -> str:
     """The model's reply; with `on_text`, streamed, calling it with the text so far after each chunk."""
     try:
         if on_text is None:
-            text = getattr(model.invoke(messages), "content", None)
+            text = getattr(model.invoke(messages, stop=stop), "content", None)
         else:
             text = ""
             for chunk in model.stream(messages):
@@ -108,26 +122,35 @@ def _invoke(model, messages, on_text: Callable[[str], None] | None = None) -> st
 def compose_with_llm(question: str, qv, index: NoteIndex, hits: list[Hit], scorer: GroundingScorer, model,
                      strict: bool = True, n_next: int = 4, on_text: Callable[[str], None] | None = None) -> tuple[Draft, LLMReport]:
     text = _invoke(model, PROMPT.format_messages(question=question, notes=notes_block(index, hits)), on_text)
-    parsed = parse_cited_answer(text)
+    parsed = parse_cited_answer(_with_numbered_sources(text, hits))
     report = LLMReport()
     retrieved = {h.id for h in hits}
     kept: list[AnswerSentence] = []
+    seen: set[str] = set()
     for s in parsed.sentences:
+        key = " ".join(s.text.lower().split())
+        if key in seen:  # small models loop; a repeat adds nothing
+            report.removed.append({"text": s.text, "reason": "repeats an earlier sentence"})
+            continue
+        seen.add(key)
         good = [c for c in s.citations if c in retrieved]
         report.dropped_citations += [c for c in s.citations if c not in retrieved]
         kept.append(AnswerSentence(s.text, good))
+    _attribute_uncited(kept, hits, scorer, report)
     if not any(s.citations for s in kept):
-        raise LLMFailure("the LLM answer had no usable [note-id] citations")
+        raise LLMFailure("the LLM answer cited no retrieved note, and no retrieved note supports any of its sentences", report)
     final: list[AnswerSentence] = []
     for sentence, score in zip(kept, scorer.score([(s.text, s.citations) for s in kept])):
         if score.supported or not strict:
             final.append(sentence)
             continue
         if not sentence.citations:
-            report.removed.append({"text": sentence.text, "reason": "no citation to a retrieved note"})
+            report.removed.append({"text": sentence.text, "reason": "no citation, and no retrieved note supports it"})
             continue
         evidence = "\n".join(f"[{e['id']}] {e['text']}" for e in score.evidence)
-        repaired = parse_cited_answer(_invoke(model, [("human", REPAIR.format(sentence=sentence.text, evidence=evidence))])).sentences
+        # One line is all a repair needs; the stop keeps a looping small model from writing to its limit.
+        reply = _invoke(model, [("human", REPAIR.format(sentence=sentence.text, evidence=evidence))], stop=["\n"])
+        repaired = parse_cited_answer(_with_numbered_sources(reply, hits)).sentences
         candidate = AnswerSentence(repaired[0].text, [c for c in repaired[0].citations if c in retrieved]) if repaired else None
         if candidate and candidate.citations and scorer.score([(candidate.text, candidate.citations)])[0].supported:
             report.repaired.append({"before": sentence.text, "after": candidate.text})
@@ -136,9 +159,26 @@ def compose_with_llm(question: str, qv, index: NoteIndex, hits: list[Hit], score
             report.removed.append({"text": sentence.text, "reason": "unsupported by its cited notes, and the repair failed: "
                                    + "; ".join(score.unsupported[:3])})
     if not final:
-        raise LLMFailure("every sentence of the LLM answer was unsupported by the notes and was removed")
+        raise LLMFailure("every sentence of the LLM answer was unsupported by the notes and was removed", report)
     cited = list(dict.fromkeys(c for s in final for c in s.citations))
     sources = [{"id": i, "title": index.note(i).title, "summary": index.note(i).summary} for i in cited]
     reading = next((l.strip() for l in text.splitlines() if l.strip().lower().startswith("this reads the question as")), None)
     reading = reading or reading_line(question, [{"tags": index.note(i).tags} for i in cited])
     return Draft(question, False, reading, [final], sources, next_lines(index, qv, cited, hits, n_next)), report
+
+
+def _attribute_uncited(sentences: list[AnswerSentence], hits: list[Hit], scorer: GroundingScorer, report: LLMReport) -> None:
+    """Give each uncited sentence the retrieved note that supports it best, if that support is near-certain
+    (models that do not cite, like small local ones, keep their grounded sentences; the rest stay uncited).
+    The bar is above the scorer's threshold because the best of several notes is picked: vague sentences
+    such as "The study highlights the importance of post-training" reach 0.78-0.86 against some note."""
+    uncited = [i for i, s in enumerate(sentences) if not s.citations]
+    if not uncited or not hits:
+        return
+    scores = scorer.score([(sentences[i].text, [h.id]) for i in uncited for h in hits])
+    for j, i in enumerate(uncited):
+        block = scores[j * len(hits):(j + 1) * len(hits)]
+        best = max(range(len(hits)), key=lambda k: block[k].support)
+        if block[best].support >= ATTRIBUTION_SUPPORT:
+            sentences[i] = AnswerSentence(sentences[i].text, [hits[best].id])
+            report.attributed.append({"text": sentences[i].text, "note": hits[best].id})

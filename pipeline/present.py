@@ -21,6 +21,8 @@ def answer_markdown(answer) -> str:
     elif llm and (llm.get("removed") or llm.get("dropped_citations")):
         lines += [f"(Strict grounding removed {len(llm['removed'])} unsupported sentence(s) and "
                   f"{len(llm['dropped_citations'])} citation(s) to notes that were not retrieved.)", ""]
+    if llm and llm.get("attributed"):
+        lines += [f"({len(llm['attributed'])} sentence(s) the LLM left uncited were cited by Inquire to the note that supports them.)", ""]
     if d.sources:
         lines += [f"Sources {len(d.sources)} notes", ""]
         for s in d.sources:

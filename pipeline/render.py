@@ -56,9 +56,13 @@ def llm_report_html(report: dict | None) -> str:
     if not report:
         return ""
     if report.get("fallback"):
-        return f'<p class="llm-fallback"><strong>LLM composer not used:</strong> {escape(report["fallback"])}.</p>'
+        gave_up = "".join(f"<li>removed: \u201c{escape(r['text'])}\u201d ({escape(r['reason'])})</li>" for r in report["removed"])
+        return (f'<p class="llm-fallback"><strong>LLM composer not used:</strong> {escape(report["fallback"])}.</p>'
+                + (f'<details class="llm-report"><summary>What strict grounding removed from the LLM\'s reply</summary><ul>{gave_up}</ul></details>' if gave_up else ""))
     items = [f"<li>removed: “{escape(r['text'])}” ({escape(r['reason'])})</li>" for r in report["removed"]]
     items += [f"<li>repaired: “{escape(r['before'])}” → “{escape(r['after'])}”</li>" for r in report["repaired"]]
+    items += [f"<li>cited by Inquire (the LLM left it uncited): \u201c{escape(r['text'])}\u201d [{escape(r['note'])}]</li>"
+              for r in report.get("attributed", [])]
     if report["dropped_citations"]:
         items.append("<li>citations to notes that were not retrieved, dropped: " + escape(", ".join(report["dropped_citations"])) + "</li>")
     summary = f"Written by the LLM composer; strict grounding removed {len(report['removed'])} sentence(s)" if items else "Written by the LLM composer; every sentence kept"

@@ -100,3 +100,16 @@ def test_the_page_says_why_the_llm_was_not_used(shipped):
     answer = [v for kind, v in bench.ask_stream(Q, FakeListChatModel(responses=["no citations at all"])) if kind == "answer"][0]
     assert answer["composer"] == "default"
     assert "LLM composer not used:" in answer_html(answer, bench.notes())
+
+
+def test_uncited_supported_sentences_are_cited_for_the_model_and_repeats_dropped(engine):
+    uncited = GOOD.split(" [")[0]
+    reply = f"{uncited} {uncited} Penguins are excellent at chess."
+    answer = engine_with(engine, [reply]).ask(Q).to_json()
+    report = answer["llm"]
+    assert answer["composer"] == "llm"
+    assert report["attributed"] == [{"text": uncited, "note": T}]
+    assert [s["citations"] for s in answer["sentences"]] == [[T]] and answer["sentences"][0]["supported"]
+    reasons = {r["text"]: r["reason"] for r in report["removed"]}
+    assert reasons == {uncited: "repeats an earlier sentence", "Penguins are excellent at chess.": "no citation, and no retrieved note supports it"}
+    assert "cited by Inquire to the note that supports them" in answer["answer"]

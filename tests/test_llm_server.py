@@ -59,13 +59,14 @@ def llama_server(tmp_path_factory):
 
 
 def test_seed_question_with_a_real_model_in_strict_mode(llama_server, shipped, capsys):
-    answer = cli_json(capsys, "ask", SEED_QUESTION, "--llm", "openai", "--base-url", llama_server, "--model", "smollm2",
+    code, answer, err = cli_json(capsys, "ask", SEED_QUESTION, "--llm", "openai", "--base-url", llama_server, "--model", "smollm2",
                       "--llm-timeout", "300", "--corpus", str(shipped.corpus_dir), "--index", str(shipped.index_dir))
+    assert code == 0, err
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "llm_seed_answer.json").write_text(json.dumps(answer, indent=2))
     report = answer["llm"]
     print("\ncomposer:", answer["composer"], "| removed:", len(report["removed"]), "| repaired:", len(report["repaired"]),
-          "| dropped citations:", report["dropped_citations"], "| fallback:", report["fallback"])
+          "| attributed:", len(report["attributed"]), "| dropped citations:", report["dropped_citations"], "| fallback:", report["fallback"])
     print(answer["answer"])
     # The server answered (a fallback for transport reasons would mean the plumbing is broken).
     assert not (report["fallback"] or "").startswith("the LLM did not answer"), report["fallback"]
