@@ -139,6 +139,7 @@ def compose_with_llm(question: str, qv, index: NoteIndex, hits: list[Hit], score
         kept.append(AnswerSentence(s.text, good))
     _attribute_uncited(kept, hits, scorer, report)
     if not any(s.citations for s in kept):
+        report.removed += [{"text": s.text, "reason": "no citation, and no retrieved note supports it"} for s in kept]
         raise LLMFailure("the LLM answer cited no retrieved note, and no retrieved note supports any of its sentences", report)
     final: list[AnswerSentence] = []
     for sentence, score in zip(kept, scorer.score([(s.text, s.citations) for s in kept])):
