@@ -145,3 +145,20 @@ def test_uploads_are_saved_under_their_validated_id_never_their_file_name(page, 
     page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('The note was not saved'))", timeout=60_000)
     assert sorted(p.name for p in settings.corpus_dir.parent.iterdir()) == before_parent
     assert not (settings.corpus_dir.parent / "outside-note.md").exists() and not (settings.corpus_dir / "outside-note.md").exists()
+
+
+def test_an_upload_over_the_size_cap_is_refused_and_nothing_is_written(page, tmp_path):
+    settings = SERVED["settings"]
+    before = sorted(p.name for p in settings.corpus_dir.iterdir())
+    big = tmp_path / "big-note.md"
+    big.write_text(note_text("big-note", title="Can a note of more than a megabyte about capybara naps be uploaded?",
+                             body="Capybaras nap in the afternoon sun near the water. " * 25_000))
+    assert big.stat().st_size > 1_000_000
+    page.goto(page.url)  # fresh widgets: no earlier upload or form text left in them
+    page.get_by_role("tab", name="Notes").click()
+    page.get_by_text("Add a note").click()
+    page.locator("input[type=file]").set_input_files(str(big))
+    page.get_by_role("button", name="Validate and add").click()
+    page.wait_for_function("() => /over 1 MB|exceed|too large|not saved|is empty/i.test(document.body.innerText)", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "upload-too-big.png"), full_page=True)
+    assert sorted(p.name for p in settings.corpus_dir.iterdir()) == before
