@@ -133,7 +133,8 @@ class NoteIndex:
     def note_matrix(self) -> np.ndarray:
         return _matrix(self.note_vectors)
 
-    def sentence_matrix(self) -> np.ndarray:
+    def sentence_matrix(self) -> "SentenceVectors":
+        """Index it like an array (rows, slices, lists of rows); large indexes read just those rows."""
         return self.sentence_vectors
 
     def sentence_rows(self, note_row: int) -> range:

@@ -47,7 +47,7 @@ def dense_note_scores(index: NoteIndex, query_vector: np.ndarray, also: np.ndarr
 
     Sentences are scored only for the DENSE_CANDIDATES notes nearest by note vector, plus the rows in
     `also`; other notes count as if their best sentence scored -1. Below that many notes this is exact,
-    and the sentence matrix (memory-mapped) is only read where it matters.
+    and a large sentence matrix (kept on disk) is only read where it matters.
     """
     note_scores = index.note_matrix() @ query_vector
     n = len(note_scores)
@@ -59,6 +59,7 @@ def dense_note_scores(index: NoteIndex, query_vector: np.ndarray, also: np.ndarr
     if counts.sum():
         starts = index.sentence_offset[rows]
         owner = np.repeat(rows, counts)
+        # every sentence row of the chosen notes: start of each note's block plus 0..count-1, vectorised
         sentence_rows = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
         scores = np.asarray(index.sentence_matrix()[sentence_rows] @ query_vector, dtype=np.float32)
         np.maximum.at(best_sentence, owner, scores)
