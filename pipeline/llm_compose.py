@@ -28,8 +28,8 @@ ATTRIBUTION_COSINE = 0.75  # the vague sentences seen from SmolLM2-135M reached 
 SYSTEM = """You answer research questions using ONLY the notes given. Write the answer in this shape:
 first one line beginning "This reads the question as", then two or three short paragraphs of synthesis.
 Every sentence of the synthesis must end with the note(s) it rests on in square brackets: the note's id,
-for example [note-id] or [note-id, other-id], or its number, for example [1] or [1, 3]. Cite only the notes given. Do not add facts,
-numbers or names that the notes do not state. Do not write a Sources list.
+for example [note-id] or [note-id, other-id], or its number, for example [1] or [1, 3]. Cite only the
+notes given. Do not add facts, numbers or names that the notes do not state. Do not write a Sources list.
 Example of a cited sentence: Filtering unsafe text out of pretraining data lowered attack success rates [2]."""
 
 REPAIR = """This sentence is not supported by the note(s) it cites: "{sentence}"
@@ -109,7 +109,7 @@ def _invoke(model, messages, on_text: Callable[[str], None] | None = None, stop:
             text = getattr(model.invoke(messages, stop=stop), "content", None)
         else:
             text = ""
-            for chunk in model.stream(messages):
+            for chunk in model.stream(messages, stop=stop):
                 if isinstance(chunk.content, str) and chunk.content:
                     text += chunk.content
                     on_text(text)

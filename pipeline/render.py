@@ -55,11 +55,12 @@ def llm_report_html(report: dict | None) -> str:
     """What the LLM composer's strict grounding did: fallback, removed sentences, dropped citations, repairs."""
     if not report:
         return ""
+    removed = [f"<li>removed: \u201c{escape(r['text'])}\u201d ({escape(r['reason'])})</li>" for r in report["removed"]]
     if report.get("fallback"):
-        gave_up = "".join(f"<li>removed: \u201c{escape(r['text'])}\u201d ({escape(r['reason'])})</li>" for r in report["removed"])
         return (f'<p class="llm-fallback"><strong>LLM composer not used:</strong> {escape(report["fallback"])}.</p>'
-                + (f'<details class="llm-report"><summary>What strict grounding removed from the LLM\'s reply</summary><ul>{gave_up}</ul></details>' if gave_up else ""))
-    items = [f"<li>removed: “{escape(r['text'])}” ({escape(r['reason'])})</li>" for r in report["removed"]]
+                + (f'<details class="llm-report"><summary>What strict grounding removed from the LLM\'s reply</summary>'
+                   f'<ul>{"".join(removed)}</ul></details>' if removed else ""))
+    items = list(removed)
     items += [f"<li>repaired: “{escape(r['before'])}” → “{escape(r['after'])}”</li>" for r in report["repaired"]]
     items += [f"<li>cited by Inquire (the LLM left it uncited): \u201c{escape(r['text'])}\u201d [{escape(r['note'])}]</li>"
               for r in report.get("attributed", [])]
