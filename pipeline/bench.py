@@ -53,19 +53,22 @@ def median_ms(fn, runs: int) -> tuple[float, float, list[float]]:
     return statistics.median(times), float(np.percentile(times, 95)), times
 
 
-def build_timings(notes: list[Note], embedder, workdir: Path) -> dict:
-    """Full build, then incremental: add 1 note, edit 10 notes."""
+def build_timings(notes: list[Note], embedder, workdir: Path, full_runs: int = 1, runs: int = 3) -> dict:
+    """Medians of `full_runs` full builds, then of `runs` incremental updates each: add 1 note, edit 10 notes."""
     from .index import build_index
 
     settings = Settings(corpus_dir=workdir / "corpus", index_dir=workdir / "index")
-    full = build_index(settings, embedder, full=True, corpus=Corpus(list(notes)))
-    extra = replace(notes[0], id="syn-added", body=notes[1].body + " " + notes[2].sentences[0])
-    add = build_index(settings, embedder, corpus=Corpus(list(notes) + [extra]))
-    edited = [replace(n, summary=n.summary + " Edited for the benchmark.") if i < 10 else n for i, n in enumerate(notes)]
-    edit = build_index(settings, embedder, corpus=Corpus(edited + [extra]))
-    return {"notes": len(notes), "full_build_s": round(full.seconds, 2), "notes_per_s": round(len(notes) / full.seconds, 1),
-            "incremental_add_s": round(add.seconds, 3), "incremental_edit10_s": round(edit.seconds, 3),
-            "add_speedup": round(full.seconds / add.seconds, 1), "settings": settings}
+    full = statistics.median(build_index(settings, embedder, full=True, corpus=Corpus(list(notes))).seconds for _ in range(full_runs))
+    adds, edits, corpus = [], [], list(notes)
+    for r in range(runs):
+        corpus.append(replace(notes[r], id=f"syn-added-{r}", body=notes[r + 1].body + " " + notes[r + 2].sentences[0]))
+        adds.append(build_index(settings, embedder, corpus=Corpus(list(corpus))).seconds)
+        corpus = [replace(n, summary=n.summary + f" Edited for the benchmark ({r}).") if i < 10 else n for i, n in enumerate(corpus)]
+        edits.append(build_index(settings, embedder, corpus=Corpus(list(corpus))).seconds)
+    add, edit = statistics.median(adds), statistics.median(edits)
+    return {"notes": len(notes), "full_build_s": round(full, 2), "full_build_runs": full_runs, "notes_per_s": round(len(notes) / full, 1),
+            "incremental_add_s": round(add, 3), "incremental_edit10_s": round(edit, 3), "incremental_runs": runs,
+            "add_speedup": round(full / add, 1), "settings": settings}
 
 
 def ask_timings(settings: Settings, embedder, questions: list[str], runs: int = 1) -> dict:
@@ -170,23 +173,26 @@ def disk_mb(folder: Path) -> float:
     return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20, 1)
 
 
-def cold_start(settings: Settings) -> dict:
-    """Seconds from process start to the first answer: the CLI, and the web server through its API."""
+def cold_start(settings: Settings, runs: int = 3) -> dict:
+    """Median seconds from process start to the first answer: the CLI, and the web server through its API."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     args = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "ask", "Does RLHF hurt calibration?", "--json", *args],
-                   capture_output=True, check=True, cwd=ROOT, env=env)
-    cli = time.perf_counter() - t
     sys.path.insert(0, str(ROOT / "tests"))
     from gradio_client import Client
     from server import running_app
 
-    t = time.perf_counter()
-    with running_app(settings) as url:
-        Client(url, verbose=False).predict("Does RLHF hurt calibration?", api_name="/ask")
-        server = time.perf_counter() - t
-    return {"cli_cold_start_s": round(cli, 2), "server_cold_start_s": round(server, 2)}
+    cli, server = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pipeline.cli", "ask", "Does RLHF hurt calibration?", "--json", *args],
+                       capture_output=True, check=True, cwd=ROOT, env=env)
+        cli.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        with running_app(settings) as url:
+            Client(url, verbose=False).predict("Does RLHF hurt calibration?", api_name="/ask")
+            server.append(time.perf_counter() - t)
+    return {"cli_cold_start_s": round(statistics.median(cli), 2), "server_cold_start_s": round(statistics.median(server), 2),
+            "cold_start_runs": runs, "cli_cold_start_all_s": [round(x, 2) for x in cli], "server_cold_start_all_s": [round(x, 2) for x in server]}
 
 
 def grounding_throughput(embedder, shipped_settings: Settings) -> float:
@@ -220,7 +226,7 @@ def full(embedder, sizes=(10_000, 100_000)) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         shutil.copytree(ROOT / "corpus", tmp / "shipped" / "corpus")
-        build = build_timings(shipped_notes, embedder, tmp / "shipped")
+        build = build_timings(shipped_notes, embedder, tmp / "shipped", full_runs=3)
         shipped = build.pop("settings")
         from .chain import AnswerEngine
         from .index import build_index, load_index
