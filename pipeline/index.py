@@ -11,6 +11,7 @@ by row on demand, so a process holds only note vectors (a FAISS flat index) and 
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -386,21 +387,20 @@ def _vectors(new_notes, to_embed, previous, old, embedder, settings, progress):
     return note_vecs, sent_vecs
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
+def _fsync_write(path: Path, *chunks) -> None:
+    """Write bytes-like chunks and fsync. Plain file writes, so a full disk raises ENOSPC by name."""
     with open(path, "wb") as f:
-        f.write(data)
+        for chunk in chunks:
+            f.write(chunk)
         f.flush()
         os.fsync(f.fileno())
 
 
-def _write_npy(path: Path, array: np.ndarray) -> None:
-    """A .npy file written with plain file writes (np.save's short writes carry no errno, so a full disk
-    would not say so)."""
-    with open(path, "wb") as f:
-        np.lib.format.write_array_header_1_0(f, np.lib.format.header_data_from_array_1_0(array))
-        f.write(memoryview(array).cast("B"))
-        f.flush()
-        os.fsync(f.fileno())
+def _npy_header(array: np.ndarray) -> bytes:
+    """The .npy header for `array` (np.save itself reports a short write on a full disk without an errno)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    return header.getvalue()
 
 
 def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: np.ndarray,
@@ -416,7 +416,9 @@ def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: n
         records = [n.__dict__ for n in notes]
         _fsync_write(tmp / NOTES, json.dumps(records, ensure_ascii=False).encode("utf-8"))
         _fsync_write(tmp / NOTE_VECTORS, faiss.serialize_index(_flat(note_vecs, embedder.dim)).tobytes())
-        _write_npy(tmp / SENTENCE_VECTORS, np.ascontiguousarray(sent_vecs, dtype=np.float32).reshape(-1, embedder.dim))
+        sentences = np.ascontiguousarray(sent_vecs, dtype=np.float32).reshape(-1, embedder.dim)
+        # memoryview avoids copying ~1.2 GB at 100k notes; it cannot view an empty array, hence b""
+        _fsync_write(tmp / SENTENCE_VECTORS, _npy_header(sentences), memoryview(sentences).cast("B") if sentences.size else b"")
         manifest = {
             "version": settings.index_version, "model": embedder.name, "dim": embedder.dim,
             "notes": len(notes), "sentences": int(len(sent_vecs)), "created": time.time(),

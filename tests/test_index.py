@@ -96,3 +96,14 @@ def test_sentence_vectors_holding_pickled_objects_are_refused(workspace, embedde
     (gen / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorrupt, match="float32"):
         load_index(workspace, embedder.name, embedder.dim)
+
+
+def test_an_empty_corpus_builds_an_empty_index(tmp_path, embedder):
+    from pipeline.notes import Corpus
+    from pipeline.settings import Settings
+
+    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    report = build_index(settings, embedder, corpus=Corpus([]))
+    assert report.notes == 0
+    index = load_index(settings, embedder.name, embedder.dim)
+    assert index.notes == [] and len(index.sentence_matrix()) == 0
