@@ -147,13 +147,15 @@ def reused_vector_index(notes: list[Note], shipped_settings: Settings, embedder,
         for text, r in zip(note.sentences, shipped.sentence_rows(row)):
             by_text.setdefault(text, r)
     heads = dict(zip([n.title for n in shipped.notes], embedder.embed([note_head_text(n) for n in shipped.notes])))
+    title_heads = {n.title: shipped.head_matrix(row) for row, n in enumerate(shipped.notes)}
     sent_rows, note_vecs = [], np.zeros((len(notes), embedder.dim), np.float32)
     for i, n in enumerate(notes):
         rows = [by_text[t] for t in n.sentences]
         sent_rows.extend(rows)
         note_vecs[i] = combine_note_vector(heads[n.title], matrix[rows])
+    head_vecs = np.vstack([title_heads[n.title] for n in notes]) if notes else np.zeros((0, embedder.dim), np.float32)
     settings = Settings(corpus_dir=workdir / "corpus", index_dir=workdir / "index")
-    write_index(settings, notes, note_vecs, matrix[sent_rows], embedder)
+    write_index(settings, notes, note_vecs, matrix[sent_rows], head_vecs, embedder)
     return settings
 
 

@@ -2,7 +2,7 @@
 
 Layout of the index folder:
     CURRENT            name of the live generation folder (replaced atomically with os.replace)
-    gen-<n>/           manifest.json, notes.json, notes.faiss, sentences.npy
+    gen-<n>/           manifest.json, notes.json, notes.faiss, sentences.npy, heads.npy
     .lock              held (flock) by the one build allowed at a time
 Readers follow CURRENT, so a crash mid-build leaves the previous generation serving.
 Sentence vectors (the bulk: ~1.2 GB at 100k notes) are a plain float32 .npy that large indexes read row
@@ -26,12 +26,14 @@ import numpy as np
 
 from .notes import Corpus, Note, NoteError, load_corpus
 from .settings import Settings
+from .text import split_sentences
 
 MANIFEST = "manifest.json"
 NOTES = "notes.json"
 NOTE_VECTORS = "notes.faiss"
 SENTENCE_VECTORS = "sentences.npy"
-DATA_FILES = (NOTES, NOTE_VECTORS, SENTENCE_VECTORS)
+HEAD_VECTORS = "heads.npy"  # per note: its title, then each summary sentence (the note's direct answer)
+DATA_FILES = (NOTES, NOTE_VECTORS, SENTENCE_VECTORS, HEAD_VECTORS)
 KEEP_GENERATIONS = 2  # the live one and its predecessor, which a slow reader may still be loading
 
 Progress = Callable[[float, str], None]
@@ -87,6 +89,11 @@ class IndexedNote:
         return cls(note.id, note.title, note.summary, listing["tags"], listing["related"], listing["sources"], note.sentences, note.hash)
 
     @property
+    def heads(self) -> list[str]:
+        """The note's title question, then its summary's sentences: what `heads.npy` holds a row for."""
+        return [self.title] + split_sentences(self.summary)
+
+    @property
     def text(self) -> str:
         """What BM25 matches against; derived rather than stored, which halves notes.json."""
         return "\n".join([self.title, self.summary, " ".join(self.tags), " ".join(self.sentences)])
@@ -117,6 +124,8 @@ class NoteIndex:
     sentence_vectors: "SentenceVectors"
     sentence_offset: np.ndarray  # note row -> first sentence row
     sentence_count: np.ndarray  # note row -> number of sentences
+    head_vectors: "SentenceVectors"  # title and summary sentences of every note, see IndexedNote.heads
+    head_offset: np.ndarray  # note row -> its title's row in head_vectors
     manifest: dict
     generation: str
     _by_id: dict[str, int] = field(default_factory=dict)
@@ -141,6 +150,11 @@ class NoteIndex:
     def sentence_rows(self, note_row: int) -> range:
         start = int(self.sentence_offset[note_row])
         return range(start, start + len(self.notes[note_row].sentences))
+
+    def head_matrix(self, note_row: int) -> np.ndarray:
+        """Vectors of the note's title (row 0) and summary sentences (rows 1..), as in `IndexedNote.heads`."""
+        start = int(self.head_offset[note_row])
+        return self.head_vectors[start:start + len(self.notes[note_row].heads)]
 
 
 class SentenceVectors:
@@ -252,6 +266,7 @@ def load_index(settings: Settings, model_name: str | None = None, dim: int | Non
         notes = [IndexedNote(**r) for r in records]
         note_vectors = faiss.read_index(str(gen / NOTE_VECTORS))
         sentence_vectors = SentenceVectors(gen / SENTENCE_VECTORS)
+        head_vectors = SentenceVectors(gen / HEAD_VECTORS)
     except Exception as exc:  # any parse failure of a checksummed file means it was written wrong
         raise IndexCorrupt(f"{gen} could not be read ({exc}); run `inquire index --full`") from exc
     counts = [len(n.sentences) for n in notes]
@@ -259,8 +274,16 @@ def load_index(settings: Settings, model_name: str | None = None, dim: int | Non
         raise IndexCorrupt(f"{gen / SENTENCE_VECTORS} holds {sentence_vectors.shape[1]}-d rows but notes.faiss {note_vectors.d}-d; run `inquire index --full`")
     if note_vectors.ntotal != len(notes) or len(sentence_vectors) != sum(counts):
         raise IndexCorrupt(f"{gen}: vector counts do not match notes.json; run `inquire index --full`")
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if counts else np.zeros(0, np.int64)
-    return NoteIndex(notes, note_vectors, sentence_vectors, offsets, np.array(counts, dtype=np.int64), manifest, gen.name)
+    head_counts = [len(n.heads) for n in notes]
+    if len(head_vectors) != sum(head_counts) or head_vectors.shape[1] != note_vectors.d:
+        raise IndexCorrupt(f"{gen / HEAD_VECTORS}: {head_vectors.shape} rows do not match notes.json; run `inquire index --full`")
+    return NoteIndex(notes, note_vectors, sentence_vectors, _offsets(counts), np.array(counts, dtype=np.int64),
+                     head_vectors, _offsets(head_counts), manifest, gen.name)
+
+
+def _offsets(counts: list[int]) -> np.ndarray:
+    """Start row of each block, given the blocks' lengths."""
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if counts else np.zeros(0, np.int64)
 
 
 @contextmanager
@@ -331,8 +354,8 @@ def _build(settings: Settings, embedder, full: bool, progress: Progress | None, 
         new_notes = [IndexedNote.from_note(n) for n in corpus.notes]
         old = {n.hash: (i, n) for i, n in enumerate(previous.notes)} if previous else {}
         to_embed = [n for n in new_notes if n.hash not in old]
-        note_vecs, sent_vecs = _vectors(new_notes, to_embed, previous, old, embedder, settings, progress)
-        gen = _write_generation(settings, new_notes, note_vecs, sent_vecs, embedder)
+        note_vecs, sent_vecs, head_vecs = _vectors(new_notes, to_embed, previous, old, embedder, settings, progress)
+        gen = _write_generation(settings, new_notes, note_vecs, sent_vecs, head_vecs, embedder)
         _swap_in(settings.index_dir, gen)
     return previous, new_notes, to_embed, reason
 
@@ -340,7 +363,8 @@ def _build(settings: Settings, embedder, full: bool, progress: Progress | None, 
 def _vectors(new_notes, to_embed, previous, old, embedder, settings, progress):
     fresh_notes = [note_head_text(n) for n in to_embed]
     fresh_sentences = [s for n in to_embed for s in n.sentences]
-    total = len(fresh_notes) + len(fresh_sentences)
+    fresh_heads = [h for n in to_embed for h in n.heads]
+    total = len(fresh_notes) + len(fresh_sentences) + len(fresh_heads)
     bar = None
     if progress is None and total > settings.progress_threshold:
         from tqdm import tqdm
@@ -363,28 +387,33 @@ def _vectors(new_notes, to_embed, previous, old, embedder, settings, progress):
 
     fresh_note_vecs = embed(fresh_notes)
     fresh_sent_vecs = embed(fresh_sentences)
+    fresh_head_vecs = embed(fresh_heads)
     if bar is not None:
         bar.close()
     fresh_row = {n.hash: i for i, n in enumerate(to_embed)}
-    fresh_sent_start = np.concatenate([[0], np.cumsum([len(n.sentences) for n in to_embed])]).astype(int)
+    fresh_sent_start = _offsets([len(n.sentences) for n in to_embed])
+    fresh_head_start = _offsets([len(n.heads) for n in to_embed])
     old_notes = previous.note_matrix() if previous else None
     old_sents = previous.sentence_matrix()[:] if previous else None  # one read: the build rewrites them all
-    note_rows, sent_blocks = [], []
+    note_rows, sent_blocks, head_blocks = [], [], []
     for n in new_notes:
         if n.hash in fresh_row:
             i = fresh_row[n.hash]
-            block = fresh_sent_vecs[fresh_sent_start[i]:fresh_sent_start[i + 1]]
+            block = fresh_sent_vecs[fresh_sent_start[i]:fresh_sent_start[i] + len(n.sentences)]
             note_rows.append(combine_note_vector(fresh_note_vecs[i], block))
             sent_blocks.append(block)
+            head_blocks.append(fresh_head_vecs[fresh_head_start[i]:fresh_head_start[i] + len(n.heads)])
         else:
             j, _ = old[n.hash]
             note_rows.append(old_notes[j])
             rows = previous.sentence_rows(j)
             sent_blocks.append(old_sents[rows.start:rows.stop])
-    dim = embedder.dim
-    note_vecs = np.vstack(note_rows) if note_rows else np.zeros((0, dim), np.float32)
-    sent_vecs = np.vstack(sent_blocks) if sent_blocks else np.zeros((0, dim), np.float32)
-    return note_vecs, sent_vecs
+            head_blocks.append(previous.head_matrix(j))
+    return _stack(note_rows, embedder.dim), _stack(sent_blocks, embedder.dim), _stack(head_blocks, embedder.dim)
+
+
+def _stack(blocks: list[np.ndarray], dim: int) -> np.ndarray:
+    return np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
 
 
 def _fsync_write(path: Path, *chunks) -> None:
@@ -404,7 +433,7 @@ def _npy_header(array: np.ndarray) -> bytes:
 
 
 def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: np.ndarray,
-                      sent_vecs: np.ndarray, embedder) -> Path:
+                      sent_vecs: np.ndarray, head_vecs: np.ndarray, embedder) -> Path:
     index_dir = settings.index_dir
     existing = sorted(p.name for p in index_dir.glob("gen-*"))
     number = max([int(n.split("-")[1]) for n in existing if n.split("-")[1].isdigit()], default=0) + 1
@@ -416,9 +445,10 @@ def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: n
         records = [n.__dict__ for n in notes]
         _fsync_write(tmp / NOTES, json.dumps(records, ensure_ascii=False).encode("utf-8"))
         _fsync_write(tmp / NOTE_VECTORS, faiss.serialize_index(_flat(note_vecs, embedder.dim)).tobytes())
-        sentences = np.ascontiguousarray(sent_vecs, dtype=np.float32).reshape(-1, embedder.dim)
-        # memoryview avoids copying ~1.2 GB at 100k notes; it cannot view an empty array, hence b""
-        _fsync_write(tmp / SENTENCE_VECTORS, _npy_header(sentences), memoryview(sentences).cast("B") if sentences.size else b"")
+        for name, vecs in ((SENTENCE_VECTORS, sent_vecs), (HEAD_VECTORS, head_vecs)):
+            rows = np.ascontiguousarray(vecs, dtype=np.float32).reshape(-1, embedder.dim)
+            # memoryview avoids copying ~1.2 GB at 100k notes; it cannot view an empty array, hence b""
+            _fsync_write(tmp / name, _npy_header(rows), memoryview(rows).cast("B") if rows.size else b"")
         manifest = {
             "version": settings.index_version, "model": embedder.name, "dim": embedder.dim,
             "notes": len(notes), "sentences": int(len(sent_vecs)), "created": time.time(),
@@ -461,13 +491,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_index(settings: Settings, notes: list[Note], note_vecs: np.ndarray, sent_vecs: np.ndarray, embedder) -> None:
+def write_index(settings: Settings, notes: list[Note], note_vecs: np.ndarray, sent_vecs: np.ndarray,
+                head_vecs: np.ndarray, embedder) -> None:
     """Swap in an index from vectors computed elsewhere (benchmarks reuse vectors at 100k notes)."""
     records = [IndexedNote.from_note(n) for n in notes]
-    if len(note_vecs) != len(records) or len(sent_vecs) != sum(len(r.sentences) for r in records):
-        raise ValueError("write_index: vector counts do not match the notes and their sentences")
+    if (len(note_vecs) != len(records) or len(sent_vecs) != sum(len(r.sentences) for r in records)
+            or len(head_vecs) != sum(len(r.heads) for r in records)):
+        raise ValueError("write_index: vector counts do not match the notes, their sentences and heads")
     with build_lock(settings.index_dir, 60):
-        _swap_in(settings.index_dir, _write_generation(settings, records, note_vecs, sent_vecs, embedder))
+        _swap_in(settings.index_dir, _write_generation(settings, records, note_vecs, sent_vecs, head_vecs, embedder))
 
 
 __all__ = ["NoteIndex", "IndexedNote", "BuildReport", "build_index", "load_index", "write_index", "IndexMissing",

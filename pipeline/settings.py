@@ -26,7 +26,7 @@ class Settings:
     corpus_dir: Path = field(default_factory=lambda: Path(os.environ.get("INQUIRE_CORPUS", "corpus")))
     index_dir: Path = field(default_factory=lambda: Path(os.environ.get("INQUIRE_INDEX", "index")))
     # Bumped whenever the on-disk index layout changes; a mismatch forces a full rebuild.
-    index_version: int = 4
+    index_version: int = 5
     # Notes returned by retrieval and handed to the composer.
     k: int = 6
     # Reciprocal rank fusion constant (Cormack et al. 2009 use 60); 10 gave the best MRR on dev questions.

@@ -1,0 +1,165 @@
+"""`make eval-answers` / `inquire eval`: does each answer answer its question? Prints a table and
+writes bench/answers.json.
+
+Hand-written data in tests/data/ (every record carries a `split`: `tune` questions may be looked at
+while changing the composer, `measure` questions only measured):
+- answer_eval_on_topic.jsonl: {"question", "ids", "facts": [regex], "split"}: the key facts a complete
+  answer must hold, and the notes that answer it;
+- answer_eval_uncovered.jsonl: {"question", "kind": "uncovered" | "partial", "split"} plus, for a
+  partly covered question, the covering "ids" and "uncovered" regexes naming the part the notes lack;
+- dev_questions.jsonl: 128 retrieval questions, none of which may be declined.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .evaluate import evaluate_search, load_questions
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+OUT = Path("bench") / "answers.json"
+SPLITS = ("tune", "measure")
+SEED_QUESTION = "What happens when post-training patches try to add human values without upstream pipeline change?"
+SEED_IDS = ("poisoning-survives-alignment", "sycophancy-by-design", "rlhf-truth-indifference",
+            "binary-reward-calibration", "outputs-as-actions", "hard-rlvr-samples")
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    question: str
+    kind: str  # on_topic | uncovered | partial
+    split: str
+    ids: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    uncovered: tuple[str, ...] = ()
+
+
+def load_eval_questions(path: Path, default_kind: str) -> list[EvalQuestion]:
+    """Read one JSONL file of evaluation questions, naming the line of any malformed record."""
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            q = EvalQuestion(r["question"], r.get("kind", default_kind), r["split"], tuple(r.get("ids", ())),
+                             tuple(r.get("facts", ())), tuple(r.get("uncovered", ())))
+            for pattern in q.facts + q.uncovered:
+                re.compile(pattern)
+        except (ValueError, KeyError, TypeError, re.error) as exc:
+            raise ValueError(f"{path}:{n}: {exc}; each line needs 'question' and 'split' ('tune' or 'measure')") from exc
+        if q.split not in SPLITS or q.kind not in ("on_topic", "uncovered", "partial"):
+            raise ValueError(f"{path}:{n}: split '{q.split}' / kind '{q.kind}' is not one of {SPLITS} / on_topic, uncovered, partial")
+        rows.append(q)
+    return rows
+
+
+def _text(answer: dict) -> str:
+    return " ".join(" ".join(p) for p in answer["paragraphs"])
+
+
+def judge_answer(q: EvalQuestion, answer: dict) -> dict:
+    """One question's outcome: declined, facts found, first sentence on target, uncovered part named."""
+    text = _text(answer)
+    first = answer["sentences"][0]["citations"] if answer["sentences"] else []
+    row = {"question": q.question, "kind": q.kind, "split": q.split, "declined": answer["abstained"],
+           "sentences": len(answer["sentences"]), "cited": sorted({c for s in answer["sentences"] for c in s["citations"]})}
+    if q.kind == "on_topic":
+        missing = [f for f in q.facts if not re.search(f, text, re.IGNORECASE)]
+        row.update(all_facts=not missing and not answer["abstained"], missing_facts=missing,
+                   first_on_target=bool(set(first) & set(q.ids)))
+    elif q.kind == "uncovered":
+        row.update(handled=answer["abstained"] or bool(answer.get("not_covered")))
+    else:
+        gaps = " ".join(answer.get("not_covered", []))  # the reading restates the question, so only this field counts
+        named = all(re.search(u, gaps, re.IGNORECASE) for u in q.uncovered)
+        row.update(handled=not answer["abstained"] and named and bool(set(row["cited"]) & set(q.ids)), named=named)
+    return row
+
+
+def summarise(rows: list[dict], dev_declined: int, dev_total: int) -> dict:
+    on = [r for r in rows if r["kind"] == "on_topic"]
+    off = [r for r in rows if r["kind"] == "uncovered"]
+    part = [r for r in rows if r["kind"] == "partial"]
+    lengths = [r["sentences"] for r in on if not r["declined"]]
+
+    def share(xs, key):
+        return round(sum(bool(x[key]) for x in xs) / len(xs), 4) if xs else None
+
+    return {
+        "on_topic": len(on), "all_key_facts": share(on, "all_facts"), "first_sentence_on_target": share(on, "first_on_target"),
+        "on_topic_declined": sum(r["declined"] for r in on),
+        "sentences_median": statistics.median(lengths) if lengths else None,
+        "sentences_range": [min(lengths), max(lengths)] if lengths else None,
+        "uncovered": len(off), "uncovered_declined": share(off, "handled"),
+        "partial": len(part), "partial_answered_with_gap_named": share(part, "handled"),
+        "dev_declined": dev_declined, "dev_questions": dev_total,
+    }
+
+
+def evaluate(engine, data_dir: Path = DATA) -> dict:
+    questions = (load_eval_questions(data_dir / "answer_eval_on_topic.jsonl", "on_topic")
+                 + load_eval_questions(data_dir / "answer_eval_uncovered.jsonl", "uncovered"))
+    rows = [judge_answer(q, engine.ask(q.question).to_json()) for q in questions]
+    dev = load_questions(data_dir / "dev_questions.jsonl")
+    dev_declined = [q.question for q in dev if engine.ask(q.question).draft.abstained]
+    seed = engine.ask(SEED_QUESTION).to_json()
+    seed_cited = sorted({c for s in seed["sentences"] for c in s["citations"]} & set(SEED_IDS))
+    retrieval = evaluate_search(engine.search, dev)
+    on_topic_ranked = [q for q in questions if q.kind == "on_topic"]
+    return {
+        "splits": {split: summarise([r for r in rows if r["split"] == split], len(dev_declined), len(dev)) for split in SPLITS},
+        "dev_declined_questions": dev_declined,
+        "seed": {"cited_seed_notes": seed_cited, "count": len(seed_cited),
+                 "includes_required": {"sycophancy-by-design", "rlhf-truth-indifference"} <= set(seed_cited)},
+        "recall@5": {"dev_hybrid": retrieval["hybrid"]["recall@5"],
+                     "on_topic_hybrid": _recall_at_5(engine, on_topic_ranked)},
+        "questions": rows,
+    }
+
+
+def _recall_at_5(engine, questions: list[EvalQuestion]) -> float:
+    hits = [bool({h.id for h in engine.search.search(q.question, 5)} & set(q.ids)) for q in questions]
+    return round(sum(hits) / max(len(hits), 1), 4)
+
+
+def table(result: dict) -> str:
+    keys = [("all_key_facts", "on-topic answers holding every key fact"), ("first_sentence_on_target", "first sentence cites an answering note"),
+            ("sentences_median", "sentences per answer, median"), ("sentences_range", "sentences per answer, range"),
+            ("on_topic_declined", "on-topic questions declined"), ("uncovered_declined", "uncovered questions declined"),
+            ("partial_answered_with_gap_named", "partly covered: answered, gap named"), ("dev_declined", "dev questions declined")]
+    lines = [f"{'':44} {'tune':>10} {'measure':>10}"]
+    for key, label in keys:
+        vals = [result["splits"][s][key] for s in SPLITS]
+        lines.append(f"{label:44} " + " ".join(f"{str(v):>10}" for v in vals))
+    lines.append(f"{'counts (on-topic / uncovered / partial)':44} " + " ".join(
+        f"{result['splits'][s]['on_topic']}/{result['splits'][s]['uncovered']}/{result['splits'][s]['partial']:>3}".rjust(10) for s in SPLITS))
+    lines.append(f"hybrid recall@5: dev {result['recall@5']['dev_hybrid']}, on-topic eval {result['recall@5']['on_topic_hybrid']}")
+    lines.append(f"seed question cites {result['seed']['count']}/6 seed notes: {', '.join(result['seed']['cited_seed_notes'])}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .chain import load_engine
+    from .settings import Settings, force_offline
+
+    p = argparse.ArgumentParser(prog="inquire eval", description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+    p.add_argument("--out", default=str(OUT), help="where to write the JSON report")
+    args = p.parse_args(argv)
+    force_offline()
+    engine = load_engine(Settings(), lambda m: print(f"inquire: {m}", file=sys.stderr))
+    result = evaluate(engine)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in result.items() if k != "questions"}, indent=2) if args.json else table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
