@@ -8,6 +8,7 @@ from typing import Callable
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
+from .coverage import declines, find_gaps, gap_share
 from .ground import GroundingScorer, citation_metrics
 from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
 from .notes import load_corpus
@@ -44,6 +45,7 @@ class Answer:
             "paragraphs": [[lead_in(s) for s in p] for p in d.paragraphs],
             "sources": d.sources,
             "next_lines": d.next_lines,
+            "not_covered": d.not_covered,
             "grounding": self.grounding,
             "timings_ms": self.timings_ms,
             "composer": self.composer,
@@ -114,10 +116,19 @@ class AnswerEngine:
     def _build_chain(self) -> Runnable:
         def retrieve(state: dict) -> dict:
             t = time.perf_counter()
-            qv = self.embedder.embed([state["question"]])[0]
-            hits = self.search.search(state["question"], state["k"], query_vector=qv)
-            abstain = not hits or max(h.dense for h in hits) < self.settings.abstain_cosine
-            return {**state, "qv": qv, "hits": hits, "abstain": abstain, "t_retrieve": time.perf_counter() - t}
+            question = state["question"]
+            qv = self.embedder.embed([question])[0]
+            candidates = self.search.search(question, max(state["k"], self.settings.gap_candidates, self.settings.compose_candidates), query_vector=qv)
+            hits = candidates[:state["k"]]
+            coverage = find_gaps(question, [self.index.note(h.id).text for h in candidates])
+            remainder_best = None
+            if not coverage.complete and coverage.remainder:
+                remainder_best = self.search.best_dense(coverage.remainder)
+            best = max((h.dense for h in hits), default=-1.0)
+            abstain = not hits or declines(coverage, best, remainder_best, gap_share(question, coverage), self.settings)
+            return {**state, "qv": qv, "hits": hits, "candidates": candidates[:self.settings.compose_candidates],
+                    "abstain": abstain, "gaps": coverage.gaps,
+                    "t_retrieve": time.perf_counter() - t}
 
         def draft(state: dict) -> dict:
             t = time.perf_counter()
@@ -135,7 +146,8 @@ class AnswerEngine:
                     partial = exc.report.to_json() if exc.report else {"removed": [], "dropped_citations": [], "repaired": [], "attributed": []}
                     llm_report = {**partial, "fallback": f"{exc}; answered with the default composer"}
             if composer == "default":
-                d = compose(state["question"], state["qv"], self.index, state["hits"], self.settings, state["abstain"])
+                d = compose(state["question"], state["qv"], self.index, state["candidates"], self.settings, state["abstain"],
+                            state["gaps"], k=state["k"])
             return {**state, "draft": d, "composer": composer, "llm": llm_report, "t_compose": time.perf_counter() - t}
 
         def ground(state: dict) -> dict:

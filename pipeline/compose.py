@@ -8,18 +8,17 @@ only words it adds are a reading of the question and short connectives: never a 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+import Stemmer
 
 from .index import NoteIndex
 from .retrieve import Hit, top_rows
+from .coverage import names, topic_words
 from .settings import Settings
-from .text import STOPWORDS, content_words
+from .text import STOPWORDS
 
-MMR_LAMBDA = 0.7  # relevance vs novelty when picking the next sentence
-PER_NOTE = 2  # most sentences quoted from one note
-NOTE_FLOOR = 0.25  # a retrieved note joins the answer only if some sentence is this close to the question
 THEME_LINK = 0.45  # notes whose vectors are this similar share a paragraph
 CONNECTIVES = ("", "A second line of evidence points the same way: ", "A further thread concerns the method itself: ",
                "The notes also bear on what lies underneath: ")
@@ -50,78 +49,203 @@ class Draft:
     paragraphs: list[list[AnswerSentence]]
     sources: list[dict]
     next_lines: list[str]
+    not_covered: list[str] = field(default_factory=list)  # parts of the question no note speaks to
 
     @property
     def sentences(self) -> list[AnswerSentence]:
         return [s for p in self.paragraphs for s in p]
 
 
-def reading_line(question: str, notes: list[dict]) -> str:
-    """One line on how the question is read: the question restated plus the themes drawn on."""
-    q = " ".join(question.strip().split()).rstrip("?.! ")
-    q = q[0].lower() + q[1:] if q[:1].isupper() and not q[:2].isupper() else q
+def reading_line(question: str, notes: list[dict], gaps: list[str] | None = None, lead_title: str = "") -> str:
+    """How the question is read and what the notes do and do not cover; never a claim about the findings."""
+    gaps = gaps or []
+    missing = _listing(gaps)
+    if not notes:
+        if gaps:
+            return f"This reads the question as one about {missing}, which none of the notes covers."
+        return "This reads the question as one the notes do not cover: no note is close enough to answer it."
     tags: list[str] = []
     for note in notes:
-        for tag in note["tags"]:
-            if tag not in tags:
-                tags.append(tag)
-    themes = ", ".join(tags[:4])
-    return f"This reads the question as: {q}? It answers from {len(notes)} notes on {themes}." if themes else f"This reads the question as: {q}?"
+        tags += [t for t in note["tags"] if t not in tags]
+    lead = f"; the notes answer it mainly through \u201c{lead_title}\u201d" if lead_title else ""
+    more = f", with {len(notes) - 1} more note{'s' if len(notes) > 2 else ''}" if len(notes) > 1 else ""
+    text = f"This reads the question as one about {_listing(tags[:4])}{lead}{more}."
+    if gaps:
+        text += f" The notes do not cover {missing}, so that part of the question is left open."
+    return text
 
 
-def _candidates(index: NoteIndex, rows: list[int]) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """(note row, sentence row) for every body sentence of the given notes, and their vectors."""
-    pairs = [(r, s) for r in rows for s in index.sentence_rows(r)]
-    matrix = index.sentence_matrix()
-    vectors = matrix[[s for _, s in pairs]] if pairs else np.zeros((0, matrix.shape[1]), np.float32)
-    return pairs, vectors
+def _listing(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A quotable sentence of a note: one of its summary sentences or body sentences."""
+
+    note_row: int
+    text: str
+    vector: np.ndarray
+    in_summary: bool
+    position: int  # summary sentences first, then the body's, in the note's own order
+
+
+def note_passages(index: NoteIndex, row: int) -> list[Passage]:
+    note = index.notes[row]
+    heads = index.head_matrix(row)
+    body = index.sentence_matrix()[index.sentence_rows(row).start:index.sentence_rows(row).stop]
+    summary = [Passage(row, t, v, True, i) for i, (t, v) in enumerate(zip(note.heads[1:], heads[1:]))]
+    return summary + [Passage(row, t, v, False, len(summary) + i) for i, (t, v) in enumerate(zip(note.sentences, body))]
 
 
 # Sentences that lean on a previous one ("This study...", "They...") read badly out of context.
 _ANAPHORA = re.compile(r"^(this|these|that|those|such|it|its|they|their|them|he|she|the (study|paper|authors|critics|team|result|finding|work|method|approach))\b", re.IGNORECASE)
+_STEMMER = Stemmer.Stemmer("english")
 
 
 def standalone_penalty(sentence: str) -> float:
     return 0.12 if _ANAPHORA.match(sentence) else 0.0
 
 
-def _lexical(question: str, sentence: str) -> float:
-    q = set(content_words(question))
-    return len(q & set(content_words(sentence))) / len(q) if q else 0.0
+def _stems(text: str) -> set[str]:
+    return set(_STEMMER.stemWords(topic_words(text)))
 
 
-def select_sentences(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], limit: int) -> list[tuple[int, int]]:
-    """Maximal marginal relevance over the retrieved notes' sentences, at most PER_NOTE per note."""
+def passage_relevance(question: str, qv: np.ndarray, passages: list[Passage], settings: Settings,
+                      idf: dict[str, float] | None = None) -> np.ndarray:
+    """How well each passage answers the question: cosine, plus the idf-weighted share of the question's
+    topic words it uses (stemmed; cosine alone favours sentences that merely sound like the field), less
+    a penalty for sentences that lean on a previous one."""
+    if not passages:
+        return np.zeros(0)
+    cos = np.stack([p.vector for p in passages]) @ qv
+    q = _stems(question)
+    weight = {w: (idf or {}).get(w, 1.0) for w in q}
+    total = sum(weight.values())
+    lexical = np.array([sum(weight[w] for w in q & _stems(p.text)) / total if total else 0.0 for p in passages])
+    penalty = np.array([standalone_penalty(p.text) for p in passages])
+    return cos + settings.lexical_weight * lexical - penalty
+
+
+def local_idf(passages: list[Passage]) -> dict[str, float]:
+    """Inverse document frequency over the retrieved passages: a question word that every passage uses
+    ('RLHF') says less about which passage answers it than one only a few use ('triggers')."""
+    df: dict[str, int] = {}
+    for p in passages:
+        for w in _stems(p.text):
+            df[w] = df.get(w, 0) + 1
+    n = len(passages)
+    return {w: float(np.log((n + 1) / (c + 0.5))) for w, c in df.items()} | {"": float(np.log(n + 1))}
+
+
+@dataclass(frozen=True)
+class NoteEvidence:
+    """One retrieved note's passages, ranked for this question."""
+
+    row: int
+    passages: list[Passage]
+    relevance: np.ndarray
+    title_cos: float
+    source_match: float  # share of the question's names found in the note's paper titles and authors
+    primary: bool = True  # among the `k` retrieved notes, not only reachable through links
+
+    @property
+    def best(self) -> float:
+        return float(self.relevance.max()) if len(self.relevance) else -1.0
+
+    def ranked(self) -> list[int]:
+        return list(np.argsort(-self.relevance, kind="stable"))
+
+
+def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings) -> list[NoteEvidence]:
+    """Every retrieved note's passages with their relevance, best note first; notes past the first
+    `settings.k` are marked as reachable only through links."""
     rows = [index.row(h.id) for h in hits]
-    pairs, vectors = _candidates(index, rows)
-    if not pairs:
+    cited = [" ".join(f"{s.get('title', '')} {s.get('authors', '')}" for s in index.notes[r].sources).lower() for r in rows]
+    # Only names that single out a paper count: "RLHF" is in half the sources, "Sleeper Agents" in one.
+    asked = [n for n in dict.fromkeys(n.lower() for n in names(question)) if sum(n in c for c in cited) == 1]
+    passages = {row: note_passages(index, row) for row in rows}
+    idf = local_idf([p for ps in passages.values() for p in ps])
+    unseen = idf.pop("")
+    idf = {w: idf.get(w, unseen) for w in _stems(question)}  # a word no passage uses weighs the most
+    notes = []
+    for row, sources in zip(rows, cited):
+        title_cos = float(index.head_matrix(row)[0] @ qv)
+        source_match = sum(n in sources for n in asked) / len(asked) if asked else 0.0
+        relevance = passage_relevance(question, qv, passages[row], settings, idf)
+        notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k))
+    # Researchers name papers by title or first author ("the Sleeper Agents backdoors", "Korbak et al."):
+    # a note whose source carries the question's names is the one asked about.
+    return sorted(notes, key=lambda n: -(n.best + settings.title_weight * n.title_cos + settings.source_weight * n.source_match))
+
+
+def _novel(p: Passage, chosen: list[Passage], settings: Settings) -> bool:
+    return all(float(p.vector @ c.vector) < settings.redundancy_cosine for c in chosen)
+
+
+def select_passages(notes: list[NoteEvidence], index: NoteIndex, settings: Settings) -> list[list[Passage]]:
+    """The lead note's direct answer, then only the evidence that is close to it in relevance.
+
+    The lead note gives its summary (the note's own answer to its title question) when its title
+    matches the question, else its most relevant sentence first; then its other sentences within
+    `sentence_margin` of its best. Another note joins only if its best passage is within
+    `note_margin` of the lead's, and gives its best one or two. Answers are as long as the evidence is.
+    """
+    everything, notes = notes, [n for n in notes if n.primary]
+    if not notes:
         return []
-    texts = [index.notes[r].sentences[s - index.sentence_rows(r).start] for r, s in pairs]
-    rank_bonus = {r: 0.08 / (1 + i) for i, r in enumerate(rows)}
-    relevance = vectors @ qv + np.array([0.15 * _lexical(question, t) + rank_bonus[r] - standalone_penalty(t) for (r, _), t in zip(pairs, texts)])
-    chosen: list[int] = []
-    per_note: dict[int, int] = {}
-    # Every note that is on topic gets its best sentence first, so the answer covers the evidence.
-    for r in rows:
-        idx = [i for i, (rr, _) in enumerate(pairs) if rr == r]
-        best = max(idx, key=lambda i: relevance[i])
-        if vectors[best] @ qv >= NOTE_FLOOR and len(chosen) < limit:
-            chosen.append(best)
-            per_note[r] = 1
-    while len(chosen) < limit:
-        best_i, best_val = None, -np.inf
-        for i, (r, _) in enumerate(pairs):
-            if i in chosen or per_note.get(r, 0) >= PER_NOTE or r not in per_note:
-                continue
-            redundancy = max(float(vectors[i] @ vectors[j]) for j in chosen) if chosen else 0.0
-            value = MMR_LAMBDA * relevance[i] - (1 - MMR_LAMBDA) * redundancy
-            if value > best_val:
-                best_i, best_val = i, value
-        if best_i is None or relevance[best_i] < NOTE_FLOOR:
+    lead = notes[0]
+    top = lead.best
+    order = lead.ranked()
+    picked: list[Passage] = []
+    if lead.title_cos >= settings.title_match:
+        picked += [p for p in lead.passages if p.in_summary]
+    first = lead.passages[order[0]]
+    if first not in picked:
+        picked.insert(0, first)
+    for i in order[1:]:
+        p = lead.passages[i]
+        if len(picked) >= settings.lead_sentences:
             break
-        chosen.append(best_i)
-        per_note[pairs[best_i][0]] = per_note.get(pairs[best_i][0], 0) + 1
-    return [pairs[i] for i in chosen]
+        if lead.relevance[i] >= top - settings.sentence_margin and p not in picked and _novel(p, picked, settings):
+            picked.append(p)
+    groups = [picked]
+    for note in notes[1:]:
+        if len(groups) >= settings.max_notes or note.best < max(top - settings.note_margin, settings.note_floor):
+            continue
+        mine: list[Passage] = []
+        chosen = [p for g in groups for p in g]
+        for i in note.ranked()[:3]:
+            p = note.passages[i]
+            good = note.relevance[i] >= max(note.best - 0.05, top - settings.sentence_margin) or not mine
+            if good and len(mine) < settings.other_sentences and _novel(p, chosen + mine, settings):
+                mine.append(p)
+        if mine:
+            groups.append(mine)
+    return groups + linked_evidence(everything, groups, index, settings)
+
+
+def linked_evidence(notes: list[NoteEvidence], groups: list[list[Passage]], index: NoteIndex,
+                    settings: Settings) -> list[list[Passage]]:
+    """For a broad question (at least `link_min_notes` notes already in the answer): notes outside the
+    margin that a note of the answer links to (`related`) and that still bear on the question (best passage >= `note_floor`, within `link_margin` of the lead): the corpus's own links say
+    they belong to the same argument. Each gives its single best passage."""
+    if len(groups) < settings.link_min_notes:  # a focused question: links would only add tangents
+        return []
+    top = next(n.best for n in notes if n.primary)
+    included = {g[0].note_row for g in groups}
+    extra: list[list[Passage]] = []
+    changed = True
+    while changed and len(groups) + len(extra) < settings.max_notes:
+        changed = False
+        linked = {r for row in included for rid in index.notes[row].related if (r := index.row(rid)) is not None}
+        for note in notes:
+            if (note.row in linked and note.row not in included and note.best >= max(settings.note_floor, top - settings.link_margin)
+                    and len(groups) + len(extra) < settings.max_notes):
+                extra.append([note.passages[note.ranked()[0]]])
+                included.add(note.row)
+                changed = True
+    return extra
 
 
 def group_by_theme(index: NoteIndex, note_rows: list[int]) -> list[list[int]]:
@@ -158,29 +282,32 @@ def next_lines(index: NoteIndex, qv: np.ndarray, cited: list[str], hits: list[Hi
     return titles
 
 
-def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings, abstain: bool) -> Draft:
+def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings,
+            abstain: bool, gaps: list[str] | None = None, k: int | None = None) -> Draft:
+    """A cited answer from the retrieved notes, best first: the first `k` (default `settings.k`) may lead or
+    join by relevance, the rest only through links. `gaps` are the parts of the question no note covers."""
+    gaps = gaps or []
+    settings = replace(settings, k=k) if k else settings
     if abstain or not hits:
         nearest = [index.notes[r].title for r in top_rows(index.note_matrix() @ qv, settings.next_lines)]
-        reading = reading_line(question, [])
-        return Draft(question, True, reading, [], [], nearest)
-    picked = select_sentences(question, qv, index, hits, settings.max_answer_sentences)
-    note_rows = list(dict.fromkeys(r for r, _ in picked))
-    paragraphs: list[list[AnswerSentence]] = []
-    for g, group in enumerate(group_by_theme(index, note_rows)):
-        paragraph = []
-        for r in group:
-            rows = sorted(s for rr, s in picked if rr == r)  # keep the note's own order: finding, then implication
-            note = index.notes[r]
-            for s in rows:
-                paragraph.append(AnswerSentence(note.sentences[s - index.sentence_rows(r).start], [note.id]))
-        if paragraph:
-            paragraph[0].lead = CONNECTIVES[min(g, len(CONNECTIVES) - 1)]
-            paragraphs.append(paragraph)
-    cited = [index.notes[r].id for r in note_rows]
+        return Draft(question, True, reading_line(question, [], gaps), [], [], nearest, gaps)
+    groups = select_passages(gather(question, qv, index, hits, settings), index, settings)
+    lead_row = groups[0][0].note_row
+    paragraphs = [[_sentence(index, p) for p in groups[0]]]
+    by_row = {g[0].note_row: sorted(g, key=lambda p: p.position) for g in groups[1:]}
+    for g, theme in enumerate(group_by_theme(index, list(by_row))):
+        paragraph = [_sentence(index, p) for row in theme for p in by_row[row]]
+        paragraph[0].lead = CONNECTIVES[min(g + 1, len(CONNECTIVES) - 1)]
+        paragraphs.append(paragraph)
+    cited = [index.notes[lead_row].id] + [index.notes[r].id for r in by_row]
     sources = [{"id": i, "title": index.note(i).title, "summary": index.note(i).summary} for i in cited]
     listing = [{"tags": index.note(i).tags} for i in cited]
-    return Draft(question, False, reading_line(question, listing), paragraphs, sources,
-                 next_lines(index, qv, cited, hits, settings.next_lines))
+    return Draft(question, False, reading_line(question, listing, gaps, index.notes[lead_row].title), paragraphs, sources,
+                 next_lines(index, qv, cited, hits, settings.next_lines), gaps)
+
+
+def _sentence(index: NoteIndex, p: Passage) -> AnswerSentence:
+    return AnswerSentence(p.text, [index.notes[p.note_row].id])
 
 
 def lead_in(sentence: AnswerSentence) -> str:

@@ -15,6 +15,8 @@ def answer_markdown(answer) -> str:
         lines += ["The corpus does not cover this question, so nothing is cited.", ""]
     for paragraph in d.paragraphs:
         lines += [" ".join(f"{lead_in(s)} {cite(s.citations)}" for s in paragraph), ""]
+    if d.not_covered and not d.abstained:
+        lines += [f"Not covered by the notes: {', '.join(d.not_covered)}.", ""]
     llm = getattr(answer, "llm", None)
     if llm and llm.get("fallback"):
         lines += [f"(The LLM composer was not used: {llm['fallback']}.)", ""]

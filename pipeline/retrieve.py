@@ -103,6 +103,12 @@ class NoteSearch:
         order = sorted(fused, key=lambda r: (-fused[r], -dense[r]))[:k]
         return [Hit(self.index.notes[r].id, self.index.notes[r].title, fused[r], float(dense[r]), float(lexical[r])) for r in order]
 
+    def best_dense(self, query: str) -> float:
+        """The best note's dense score for a query: how well the closest note matches it."""
+        if not self.index.notes:
+            return -1.0
+        return float(dense_note_scores(self.index, self.embed_query(query)).max())
+
     def search_dense(self, query: str, k: int) -> list[Hit]:
         dense = dense_note_scores(self.index, self.embed_query(query))
         return [Hit(self.index.notes[r].id, self.index.notes[r].title, float(dense[r]), float(dense[r]), 0.0) for r in top_rows(dense, k)]

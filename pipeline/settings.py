@@ -35,8 +35,40 @@ class Settings:
     dense_weight: float = 1.0
     # Below this best dense score the question is declined: dev questions score >= 0.38, off-topic ones <= 0.26.
     abstain_cosine: float = 0.28
-    # Longest answer synthesis, in sentences.
-    max_answer_sentences: int = 9
+    # Composer (tuned on the tune split of tests/data/answer_eval_*.jsonl only):
+    # weight of the share of the question's topic words a sentence uses, beside its cosine.
+    lexical_weight: float = 0.3
+    # weight of the question-to-title cosine when ranking notes (titles are questions).
+    title_weight: float = 0.0
+    # weight of the share of the question's names (papers, authors) found in a note's sources.
+    source_weight: float = 0.3
+    # a lead note whose title is this close to the question gives its whole summary.
+    title_match: float = 0.55
+    # sentences of the lead note within this much of its best one join the answer...
+    sentence_margin: float = 0.4
+    # ...up to this many.
+    lead_sentences: int = 6
+    # another note joins only if its best sentence is within this much of the lead's best...
+    note_margin: float = 0.25
+    # ...and at least this relevant; it gives at most `other_sentences`.
+    note_floor: float = 0.5
+    other_sentences: int = 2
+    # a question that draws this many notes by relevance is broad: notes they link to may join...
+    link_min_notes: int = 3
+    # ...if its best sentence is within this much of the lead's.
+    link_margin: float = 0.55
+    # notes the composer looks at (the first `k` lead; the rest can join only through links).
+    compose_candidates: int = 12
+    # most notes cited in one answer.
+    max_notes: int = 6
+    # a sentence this similar to one already chosen adds nothing.
+    redundancy_cosine: float = 0.85
+    # Coverage: candidate notes searched for the question's key terms.
+    gap_candidates: int = 20
+    # a question with a gap is still answered when, without the gap, a note matches it this well...
+    partial_floor: float = 0.5
+    # ...or when the gap is at most this share of its topic words.
+    peripheral_share: float = 0.1
     # Fewest follow-up questions offered.
     next_lines: int = 4
     # Embedding batch size: all-MiniLM-L6-v2 on 2 CPU cores is fastest around 32-64.

@@ -34,7 +34,38 @@ def test_every_answer_sentence_is_quoted_from_the_note_it_cites(engine):
     answer = engine.ask("Does RLHF make models less honest?")
     for s in answer.draft.sentences:
         note = engine.index.note(s.citations[0])
-        assert s.text in note.sentences
+        assert s.text in note.sentences or s.text in note.heads[1:]  # a body or a summary sentence
+
+
+def test_direct_answer_comes_first_and_the_answer_stays_on_the_question(engine):
+    answer = engine.ask("How does RLHF change the rate of unverified claims a model makes?").to_json()
+    first = answer["sentences"][0]
+    assert first["citations"] == ["rlhf-truth-indifference"]
+    assert "21%" in first["text"] and "85%" in first["text"]
+    # no collage: every sentence comes from a note whose best passage is close to the lead note's
+    assert len(answer["sources"]) <= 3 and len(answer["sentences"]) < 9, answer["sentences"]
+    assert not answer["not_covered"]
+
+
+@pytest.mark.parametrize("question", [
+    "How does rotary position embedding encode token positions?",
+    "What are good default hyperparameters for the Adam optimizer?",
+    "How does FlashAttention reduce GPU memory traffic during attention?",
+])
+def test_neighbouring_field_questions_are_declined(engine, question):
+    answer = engine.ask(question).to_json()
+    assert answer["abstained"] and answer["sentences"] == [], answer["answer"]
+    assert "does not cover" in answer["answer"] and "none of the notes covers" in answer["reading"]
+
+
+def test_partly_covered_question_answers_the_covered_part_and_names_the_gap(engine):
+    answer = engine.ask("Does 4-bit quantization undo safety training?").to_json()
+    assert not answer["abstained"]
+    assert "4-bit" in answer["not_covered"] and "quantization" in answer["not_covered"]
+    assert "do not cover 4-bit and quantization" in answer["reading"]
+    assert "Not covered by the notes: 4-bit, quantization." in answer["answer"]
+    cited = {c for s in answer["sentences"] for c in s["citations"]}
+    assert cited & {"finetuning-compromises-safety", "lora-undoes-safety", "shadow-alignment", "shallow-safety-alignment"}
 
 
 def test_answer_json_shape(capsys, shipped):

@@ -1,0 +1,164 @@
+"""Coverage: which parts of a question the retrieved notes speak to.
+
+A question from a neighbouring field (architectures, optimisers, hardware, decoding, tokenisation...)
+often lies close to the notes in embedding space because it shares the field's vocabulary; what gives
+it away is a key term that no retrieved note uses. So a term of the question that names a topic
+(a name or acronym, or a phrase from the neighbouring fields' vocabulary below) and appears in none of
+the candidate notes is a gap. The question with its gaps taken out is embedded again: when what
+remains still matches a note well, the question is partly covered (answer that part, name the gap);
+otherwise it is declined. Ordinary words the notes happen not to use ("scrubbed", "wipe out") are
+not gaps: researchers paraphrase.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .text import STOPWORDS
+
+# Vocabulary of the fields next to post-training. A phrase here that the candidate notes never use
+# names a topic they do not cover; one they do use is simply covered (so a note added on, say,
+# quantization makes quantization questions answerable with no change here).
+NEIGHBOURING_FIELD_TERMS = tuple(sorted({
+    # architectures
+    "rotary", "position embedding", "position embeddings", "positional encoding", "positional encodings",
+    "layer norm", "layernorm", "normalisation layer", "normalization layer", "residual stream width",
+    "attention head", "attention heads", "multi-query attention", "grouped-query attention", "sliding window",
+    "mixture-of-experts", "mixture of experts", "expert routing", "router", "load balancing", "load-balancing",
+    "state-space", "state space model", "recurrent", "convolution", "convolutional", "encoder-decoder",
+    "vision transformer", "context window", "context length", "long-context", "extrapolate", "extrapolation",
+    "activation function", "feed-forward", "embedding dimension", "hidden size", "parameter count",
+    # optimisation and pretraining recipes
+    "optimizer", "optimiser", "learning rate", "learning-rate", "warmup", "weight decay", "momentum",
+    "beta2", "beta1", "epsilon", "gradient clipping", "gradient norm", "loss spike", "loss spikes",
+    "batch size", "minibatch", "mini-batch", "epochs", "epoch", "schedule", "scheduler", "cosine decay",
+    "initialisation", "initialization", "hyperparameter", "hyperparameters", "scaling law", "scaling laws",
+    "compute-optimal", "data mixture", "deduplication", "deduplicate", "curriculum", "sequence packing",
+    "packing", "tokenizer", "tokeniser", "tokenization", "tokenisation", "byte-pair", "vocabulary size",
+    # hardware and systems
+    "gpu", "gpus", "tpu", "cuda", "kernel", "kernels", "memory bandwidth", "memory traffic", "throughput",
+    "latency", "parallelism", "tensor parallel", "pipeline parallel", "data parallel", "sharding", "sharded",
+    "mixed precision", "half precision", "activation checkpointing", "gradient checkpointing", "offloading",
+    "kv cache", "kv-cache", "paged attention", "inference server", "serving", "batching", "compile",
+    # inference, decoding and compression
+    "beam search", "greedy decoding", "speculative decoding", "draft model", "top-p", "top-k", "nucleus",
+    "temperature", "decoding strategy", "quantization", "quantisation", "quantize", "quantise", "pruning",
+    "sparsity", "distillation", "distil", "distill", "compression", "low-bit", "int4", "int8", "4-bit", "8-bit",
+    # retrieval, multimodal and other fields
+    "retrieval-augmented", "reranker", "re-ranker", "cross-encoder", "vector database", "embedding model",
+    "hard negatives", "in-batch negatives", "contrastive", "image", "images", "caption", "captions",
+    "diffusion", "text-to-image", "speech", "audio", "video", "vision-language", "multimodal", "multilingual",
+    "translation", "watermark", "watermarks", "watermarking", "membership inference", "differential privacy",
+    "federated", "logit lens", "tuned lens", "sparse autoencoder", "sparse autoencoders", "model merging",
+    "merging", "sandbox", "sandboxes", "unit tests", "agent", "agents", "tool use", "tool-use", "function calling",
+    "benchmark contamination", "contamination", "leaked", "leakage",
+}, key=lambda t: (-len(t), t)))
+
+# Words that carry no topic of their own: question scaffolding and the field's most common words.
+GENERIC = frozenset("""
+    model models language llm llms ai system systems method methods approach work works way ways good best
+    better worse does do did happen happens happened make makes made use used using help helps affect affects
+    effect effects change changes really actually exactly much many often usually typically still also
+    really whether versus vs compared compare difference differ differs people someone something thing things
+    need needs needed paper papers study studies result results finding findings research researchers
+    question answer say says said tell show shows showed mean means kind kinds type types part
+    """.split())
+
+_PHRASES = [re.compile(rf"(?<![\w-]){re.escape(t)}(?![\w-])", re.IGNORECASE) for t in NEIGHBOURING_FIELD_TERMS]
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\.']*[A-Za-z0-9]|[A-Za-z0-9]")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the notes cover of a question: the gaps (as written in the question) and the rest of it."""
+
+    gaps: list[str] = field(default_factory=list)
+    remainder: str = ""  # the question with its gaps taken out
+
+    @property
+    def complete(self) -> bool:
+        return not self.gaps
+
+
+def _is_name(token: str, first: bool) -> bool:
+    """An acronym, a CamelCase or digit-bearing term, or a capitalised word inside the sentence."""
+    if any(c.isdigit() for c in token) and any(c.isalpha() for c in token):
+        return True
+    inner_upper = any(c.isupper() for c in token[1:])
+    return inner_upper or (token[:1].isupper() and not first and token.lower() not in STOPWORDS)
+
+
+def _variants(term: str) -> list[str]:
+    """Surface forms to look for in the notes: the term and its singular ('LLMs' -> 'LLM')."""
+    base = re.sub(r"(?i)'s$", "", term)
+    forms = [base]
+    if len(base) > 3 and base.lower().endswith("s") and not base.lower().endswith("ss"):
+        forms.append(base[:-1])
+    return forms
+
+
+def _used_in(term: str, texts: str, lowered: str) -> bool:
+    """Whether the notes use the term: acronyms are matched with their case ('CLIP' is not 'Clip-Higher')."""
+    for form in _variants(term):
+        if form.isupper() and len(form) > 1:
+            if re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", texts):
+                return True
+        elif re.search(rf"(?<![\w]){re.escape(form.lower())}(?![\w])", lowered):
+            return True
+    return False
+
+
+def find_gaps(question: str, note_texts: list[str]) -> Coverage:
+    """Terms of the question that name a topic and appear in none of `note_texts`, plus what is left."""
+    texts = "\n".join(note_texts)
+    lowered = texts.lower()
+    gaps: list[tuple[int, int, str]] = []
+    for pattern in _PHRASES:
+        for m in pattern.finditer(question):
+            if not any(s <= m.start() < e for s, e, _ in gaps) and not _used_in(m.group(0), texts, lowered):
+                gaps.append((m.start(), m.end(), m.group(0)))
+    for m in _TOKEN.finditer(question):
+        token = m.group(0).rstrip(".")
+        first = question[:m.start()].rstrip()[-1:] in ("", ".", "?", "!", ":", ";", '"', "'", "(")
+        # In a compound ('RL-tuned', 'FLAN-style') only the parts that are names must appear in the notes.
+        parts = [p for p in token.split("-") if len(p) > 1 and _is_name(p, first and p == token.split("-")[0])]
+        if (len(token) > 1 and _is_name(token, first) and not any(s <= m.start() < e for s, e, _ in gaps)
+                and not _used_in(token, texts, lowered) and not all(_used_in(p, texts, lowered) for p in parts or [token])):
+            gaps.append((m.start(), m.start() + len(token), token))
+    gaps.sort()
+    remainder = question
+    for start, end, _ in reversed(gaps):
+        remainder = remainder[:start] + remainder[end:]
+    return Coverage([g for _, _, g in gaps], " ".join(remainder.split()))
+
+
+def topic_words(text: str) -> list[str]:
+    """Content words that carry a topic: not stopwords, not question scaffolding."""
+    return [w for w in re.findall(r"[a-z][a-z0-9\-]+", text.lower()) if w not in STOPWORDS and w not in GENERIC]
+
+
+def names(question: str) -> list[str]:
+    """The names a question uses (acronyms, CamelCase, capitalised words inside it), as written."""
+    found = []
+    for m in _TOKEN.finditer(question):
+        token = m.group(0).rstrip(".")
+        first = question[:m.start()].rstrip()[-1:] in ("", ".", "?", "!", ":", ";", '"', "'", "(")
+        if len(token) > 1 and _is_name(token, first):
+            found.append(re.sub(r"(?i)'s$", "", token))
+    return found
+
+
+def gap_share(question: str, coverage: Coverage) -> float:
+    """Share of the question's topic words that fall inside its gaps."""
+    total = len(topic_words(question))
+    return 1.0 - len(topic_words(coverage.remainder)) / total if total else 0.0
+
+
+def declines(coverage: Coverage, best: float, remainder_best: float | None, share: float, settings) -> bool:
+    """Decline when no note is close, or when the question's gaps are central to it: without them no note
+    matches well (`partial_floor`) and they are more than a peripheral share of its topic words."""
+    if best < settings.abstain_cosine:
+        return True
+    if coverage.complete:
+        return False
+    return (remainder_best or 0.0) < settings.partial_floor and share > settings.peripheral_share
