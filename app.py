@@ -21,6 +21,7 @@ NO_LLM = "default (no LLM)"
 def build_app(settings: Settings):
     import gradio as gr
 
+    from pipeline.ground import JUDGE_MODES
     from pipeline.index import IndexError_
     from pipeline.llm_compose import LLMSettings, chat_model
     from pipeline.render import answer_html, note_html, score_html, streaming_html
@@ -65,9 +66,9 @@ def build_app(settings: Settings):
         for html, lines in ask_view(line, *llm):
             yield line, html, lines
 
-    def score_view(text: str):
+    def score_view(text: str, judge: str):
         try:
-            return score_html(bench.score(text))
+            return score_html(bench.score(text, judge))
         except ERRORS as exc:
             return f'<p class="error">{_escape(error_message(exc))}</p>'
 
@@ -142,14 +143,18 @@ def build_app(settings: Settings):
             rebuild_button.click(rebuild_view, None, rebuild_status, api_name=False)
         with gr.Tab("Score"):
             pasted = gr.Textbox(label="Answer with citations ([note-id] or [1] with a Sources list)", lines=10)
+            judge_mode = gr.Radio(list(JUDGE_MODES), value="auto", label="Grounding judge",
+                                  info="auto: the feature model where it is certain, the LLM judge for the rest (if installed); "
+                                       "features: fast, surface checks only; llm: the judge reads every sentence that is not a quote")
             score_button = gr.Button("Score")
             report = gr.HTML()
-            score_button.click(score_view, pasted, report, api_name=False)
+            score_button.click(score_view, [pasted, judge_mode], report, api_name=False)
         # Named API endpoints (gradio_client): same JSON as `inquire ask --json` / `inquire score --json`.
         with gr.Row(visible=False):
             api_in, api_out = gr.Textbox(), gr.JSON()
+            api_judge = gr.Radio(list(JUDGE_MODES), value="auto")
             gr.Button().click(ask, api_in, api_out, api_name="ask")
-            gr.Button().click(score, api_in, api_out, api_name="score")
+            gr.Button().click(score, [api_in, api_judge], api_out, api_name="score")
             gr.Button().click(add_note, api_in, api_out, api_name="add_note")
             gr.Button().click(rebuild, None, api_out, api_name="rebuild")
     return page

@@ -93,15 +93,48 @@ def open_index(settings: Settings, embedder, log=None) -> NoteIndex:
     return index
 
 
+@dataclass(frozen=True)
+class JudgeChoice:
+    """Which grounding judge to use: `mode` auto | features | llm (see ground.JUDGE_MODES), and where the
+    judge runs: an OpenAI-compatible server (`url`, `model`) or, without a url, the local model `model`."""
+
+    mode: str = "auto"
+    url: str | None = None
+    model: str | None = None
+
+
+def open_judge(choice: JudgeChoice) -> tuple[object | None, str]:
+    """(judge or None, a line saying which judge scores and why). Auto without an installed judge scores with
+    the features and says how to enable the judge; llm mode without one is an error naming the fix."""
+    from .judge import DEFAULT_MODEL, JudgeUnavailable, ServerJudge, load_local_judge
+
+    if choice.mode == "features":
+        return None, "features"
+    if choice.url:
+        if not choice.model:
+            raise JudgeUnavailable(f"--judge-url {choice.url} needs --judge-model, the model name the server knows")
+        return ServerJudge(choice.url, choice.model), f"judge {choice.model} at {choice.url}"
+    try:
+        judge = load_local_judge(choice.model or DEFAULT_MODEL)
+    except JudgeUnavailable as exc:
+        if choice.mode == "llm":
+            raise
+        return None, f"features (the LLM judge is not available: {exc})"
+    return judge, f"local judge {choice.model or DEFAULT_MODEL}"
+
+
 class AnswerEngine:
     """Everything a loaded index needs to answer and score: search, composer, grounding scorer."""
 
-    def __init__(self, index: NoteIndex, embedder, settings: Settings, llm=None, strict: bool = True):
-        """`llm`: any LangChain chat model; answers are then written by it and checked by the scorer."""
+    def __init__(self, index: NoteIndex, embedder, settings: Settings, llm=None, strict: bool = True,
+                 judge=None, judge_mode: str = "features", judge_note: str = "features"):
+        """`llm`: any LangChain chat model; answers are then written by it and checked by the scorer.
+        `judge` (see `open_judge`) reads the sentences the features leave open, per `judge_mode`."""
         self.index, self.embedder, self.settings = index, embedder, settings
         self.llm, self.strict = llm, strict
+        self.judge_note = judge_note
         self.search = NoteSearch(index, embedder, settings)
-        self.scorer = GroundingScorer(embedder, self.note_sentences)
+        self.scorer = GroundingScorer(embedder, self.note_sentences, judge=judge, mode=judge_mode if judge else "features")
         self.chain = self._build_chain()
 
     def note_sentences(self, note_id: str):
@@ -157,7 +190,7 @@ class AnswerEngine:
             metrics = citation_metrics(pairs, self.scorer)
             for sentence, g in zip(d.sentences, metrics["joint"]):
                 sentence.support, sentence.supported = g.support, g.supported
-                sentence.evidence, sentence.unsupported = g.evidence, g.unsupported
+                sentence.evidence, sentence.unsupported, sentence.decided_by = g.evidence, g.unsupported, g.decided_by
             n = len(pairs)
             grounding = {
                 "supported_fraction": round(sum(g.supported for g in metrics["joint"]) / n, 4) if n else 0.0,
@@ -180,15 +213,18 @@ class AnswerEngine:
         return self.chain.invoke(state)
 
 
-def load_engine(settings: Settings, log=None, llm=None, strict: bool = True) -> AnswerEngine:
+def load_engine(settings: Settings, log=None, llm=None, strict: bool = True, judge: JudgeChoice | None = None) -> AnswerEngine:
     from .embed import load_embedder
 
     embedder = load_embedder(settings.batch_size)
-    return AnswerEngine(open_index(settings, embedder, log), embedder, settings, llm, strict)
+    judge_model, note = open_judge(judge) if judge else (None, "features")
+    return AnswerEngine(open_index(settings, embedder, log), embedder, settings, llm, strict,
+                        judge_model, judge.mode if judge else "features", note)
 
 
-def score_text(engine: AnswerEngine, text: str) -> dict:
-    """Grounding report for any cited answer: ours or one pasted from another assistant."""
+def score_text(engine: AnswerEngine, text: str, mode: str | None = None) -> dict:
+    """Grounding report for any cited answer: ours or one pasted from another assistant. `mode` (auto,
+    features, llm) overrides the engine's judge mode for this answer."""
     from .cited import parse_cited_answer
 
     parsed = parse_cited_answer(text)
@@ -198,7 +234,7 @@ def score_text(engine: AnswerEngine, text: str) -> dict:
         known = [c for c in s.citations if engine.index.row(c) is not None]
         unknown += [f"[{c}]" for c in s.citations if engine.index.row(c) is None]
         pairs.append((s.text, known))
-    metrics = citation_metrics(pairs, engine.scorer)
+    metrics = citation_metrics(pairs, engine.scorer, mode)
     sentences = []
     for s, (_, known), g in zip(parsed.sentences, pairs, metrics["joint"]):
         unsupported = list(g.unsupported)
@@ -208,7 +244,8 @@ def score_text(engine: AnswerEngine, text: str) -> dict:
         if not s.citations:
             unsupported.insert(0, "no citation")
         sentences.append({"text": s.text, "citations": s.citations, "support": g.support, "supported": g.supported,
-                          "evidence": g.evidence, "unsupported": unsupported})
+                          "evidence": g.evidence, "unsupported": unsupported, "decided_by": g.decided_by,
+                          "judge_support": g.judge_support})
     n = len(sentences)
     return {
         "sentences": sentences,
@@ -217,4 +254,13 @@ def score_text(engine: AnswerEngine, text: str) -> dict:
         "citation_precision": metrics["citation_precision"],
         "unknown_citations": list(dict.fromkeys(unknown)),
         "uncited_sentences": [x["text"] for x in sentences if not x["citations"]],
+        "judge": _judge_used(engine, mode),
     }
+
+
+def _judge_used(engine: AnswerEngine, mode: str | None) -> str:
+    """Which stages scored: 'features', or the mode and the judge ('auto with local judge ...')."""
+    mode = mode or engine.scorer.mode
+    if engine.scorer.judge is None:
+        return engine.judge_note if mode != "features" else "features"
+    return "features" if mode == "features" else f"{mode} with {engine.judge_note}"

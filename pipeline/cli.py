@@ -117,7 +117,7 @@ def cmd_ask(args) -> int:
             llm = chat_model(LLMSettings(args.llm, args.model or "", args.base_url, timeout_s=args.llm_timeout))
         except LLMFailure as exc:
             raise CommandError(str(exc)) from None
-    engine = load_engine(_settings(args), _log, llm=llm, strict=not args.no_strict)
+    engine = load_engine(_settings(args), _log, llm=llm, strict=not args.no_strict, judge=_judge(args))
     answer = engine.ask(args.question, args.k)
     _emit(args, answer.to_json(), answer_markdown(answer))
     return EXIT_OK
@@ -134,11 +134,19 @@ def _score_table(report: dict) -> str:
     return "\n".join(rows)
 
 
+def _judge(args):
+    from .chain import JudgeChoice
+
+    return JudgeChoice(args.judge, args.judge_url, args.judge_model)
+
+
 def cmd_score(args) -> int:
     """Score a cited answer (Markdown file, or - for stdin) for grounding in the notes."""
     from .chain import load_engine, score_text
 
-    engine = load_engine(_settings(args), _log)
+    engine = load_engine(_settings(args), _log, judge=_judge(args))
+    if args.judge != "features":
+        _log(f"grounding judge: {engine.judge_note}")
     if args.batch:
         results = []
         for n, line in enumerate(Path(args.batch).read_text(encoding="utf-8").splitlines(), start=1):
@@ -177,6 +185,16 @@ def cmd_bench(args) -> int:
     return bench((["--quick"] if args.quick else []) + (["--json"] if args.json else []))
 
 
+def cmd_eval(args) -> int:
+    """Evaluate the answers on the hand-written questions (tests/data/answer_eval_*.jsonl); writes bench/answers.json."""
+    from .chain import load_engine
+    from .eval_answers import run, summary, table
+
+    result = run(load_engine(_settings(args), _log))
+    _emit(args, summary(result), table(result))
+    return EXIT_OK
+
+
 def cmd_serve(args) -> int:
     """Serve the web page (Gradio) on --host/--port."""
     import importlib.util
@@ -188,6 +206,15 @@ def cmd_serve(args) -> int:
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
     return app.main(["--host", args.host, "--port", str(args.port), "--corpus", args.corpus, "--index", args.index])
+
+
+def judge_options(p: argparse.ArgumentParser) -> None:
+    from .ground import JUDGE_MODES
+
+    p.add_argument("--judge", choices=JUDGE_MODES, default="auto",
+                   help="grounding: auto (features where certain, the LLM judge for the rest, if installed), features, llm")
+    p.add_argument("--judge-url", help="an OpenAI-compatible server for the judge, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--judge-model", help="the judge model: its name on --judge-url, or a local one (see python -m pipeline.judge status)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -218,11 +245,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="the LLM server's URL, e.g. http://127.0.0.1:8080/v1 (API key from OPENAI_API_KEY)")
     p.add_argument("--llm-timeout", type=float, default=60.0, help="seconds to wait for the LLM before falling back")
     p.add_argument("--no-strict", action="store_true", help="keep unsupported LLM sentences (flagged) instead of removing them")
+    judge_options(p)
     p = command("score", cmd_score)
     p.add_argument("file", nargs="?", help="answer in Markdown, or - for standard input")
     p.add_argument("--batch", help="JSONL file of {'id', 'answer'} records")
+    judge_options(p)
     p = command("bench", cmd_bench)
     p.add_argument("--quick", action="store_true", help="2,000 synthetic notes only")
+    command("eval", cmd_eval)
     p = command("serve", cmd_serve)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
@@ -234,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from .cited import AnswerTextError
     from .chain import QuestionError
+    from .judge import JudgeUnavailable
     from .embed import ModelMissing
     from .index import IndexError_
     from .notes import NoteError
@@ -246,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"error": "invalid note", "problems": [str(p) for p in exc.problems]}, indent=2))
         return EXIT_PROBLEM
-    except (CommandError, QuestionError, AnswerTextError, IndexError_, ModelMissing, OSError) as exc:
+    except (CommandError, QuestionError, AnswerTextError, IndexError_, ModelMissing, JudgeUnavailable, OSError) as exc:
         _log(str(exc))
         if args.json:
             print(json.dumps({"error": str(exc)}))

@@ -34,9 +34,11 @@ class AnswerSentence:
     unsupported: list[str] = field(default_factory=list)
     lead: str = ""  # connective wording shown before the sentence, not part of the claim
 
+    decided_by: str = ""  # which grounding stage set the support: quote, features or judge
+
     def to_json(self) -> dict:
         return {"text": self.text, "citations": self.citations, "support": self.support, "supported": self.supported,
-                "evidence": self.evidence, "unsupported": self.unsupported}
+                "evidence": self.evidence, "unsupported": self.unsupported, "decided_by": self.decided_by}
 
 
 @dataclass

@@ -144,20 +144,29 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def run(engine, out: Path = OUT) -> dict:
+    """Evaluate, write the JSON report to `out`, return it."""
+    result = evaluate(engine)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return result
+
+
+def summary(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "questions"}
+
+
 def main(argv: list[str] | None = None) -> int:
     from .chain import load_engine
     from .settings import Settings, force_offline
 
-    p = argparse.ArgumentParser(prog="inquire eval", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m pipeline.eval_answers", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     p.add_argument("--out", default=str(OUT), help="where to write the JSON report")
     args = p.parse_args(argv)
     force_offline()
-    engine = load_engine(Settings(), lambda m: print(f"inquire: {m}", file=sys.stderr))
-    result = evaluate(engine)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in result.items() if k != "questions"}, indent=2) if args.json else table(result))
+    result = run(load_engine(Settings(), lambda m: print(f"inquire: {m}", file=sys.stderr)), Path(args.out))
+    print(json.dumps(summary(result), indent=2) if args.json else table(result))
     return 0
 
 

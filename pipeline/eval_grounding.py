@@ -72,12 +72,53 @@ def main() -> int:
                                        "correct": round(float(np.mean([d for d, g in zip(decided, corpus.group) if g == kind])), 4)}
                                 for kind in POSITIVE_KINDS + NEGATIVE_KINDS if kind in corpus.group}
     results["perturbations_auroc"] = round(roc_auc_score(corpus.y, pc), 4)
+    results["judge"] = judge_results(embedder, model, vec)
     results["seconds"] = round(time.perf_counter() - start, 1)
 
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))
     print(table(results))
     return 0
+
+
+def judge_results(embedder, model, vec) -> dict:
+    """Features, judge, combined and auto side by side on the measure-only sets (needs `make install-judge`
+    and the combination fitted by `make train-grounding`)."""
+    from .ground import load_combination
+    from .judge import JudgeUnavailable, load_local_judge
+    from .judge_data import MEASURE_SETS, hand_claims, judged_sets, per_kind, sentences_per_second, side_by_side
+
+    combination = load_combination()
+    try:
+        judge = load_local_judge()
+    except JudgeUnavailable as exc:
+        return {"skipped": str(exc)}
+    if combination is None:
+        return {"skipped": "no fitted combination (pipeline/judge_combination.json); run `make train-grounding`"}
+    sets = judged_sets(MEASURE_SETS + ("claims-tune",), embedder, vec, judge)
+    out = {name: side_by_side(model, combination, s, claim_level=name == "wice-100") for name, s in sets.items()}
+    out["claims-measure"]["kinds"] = per_kind(model, combination, sets["claims-measure"])
+    out["perturb-test"]["kinds"] = per_kind(model, combination, sets["perturb-test"])
+    sample = [(r["claim"], r["ids"]) for r in hand_claims("measure")[:24]]
+    out["sentences_per_second"] = sentences_per_second(judge, sample)
+    out["combination"] = {"weights": list(combination.weights), "bias": combination.bias,
+                          "threshold": combination.threshold, "trained_on": combination.trained_on}
+    return out
+
+
+def judge_table(j: dict) -> list[str]:
+    if "skipped" in j:
+        return [f"LLM judge: skipped ({j['skipped']})"]
+    lines = [f"{'AUROC / balanced accuracy':30} {'features':>13} {'judge':>13} {'combined':>13} {'auto':>13}"]
+    for name in ("claims-measure", "wice-100", "perturb-test", "summac", "claims-tune"):
+        r = j[name]
+        label = f"{name}{' (tune)' if name == 'claims-tune' else ''} n={r['rows']}"
+        lines.append(f"{label:30} " + " ".join(f"{r[s]['auroc']:.3f} / {r[s]['bacc']:.3f}".rjust(13) for s in ("features", "judge", "combined", "auto")))
+    for name in ("claims-measure", "perturb-test"):
+        for kind, v in j[name]["kinds"].items():
+            lines.append(f"  {name} {kind} (n={v['n']}) correct".ljust(45) + " ".join(f"{v[s]:.2f}".rjust(7) for s in ("features", "judge", "combined", "auto")))
+    lines.append("sentences/s: " + ", ".join(f"{k} {v}" for k, v in j["sentences_per_second"].items()))
+    return lines
 
 
 def table(r: dict) -> str:
@@ -89,7 +130,7 @@ def table(r: dict) -> str:
     lines += [f"{'SummaC ' + k + ' balanced accuracy':44} {v['bacc']:.3f}" for k, v in r["summac"].items()]
     lines += [f"{'perturbation ' + k + ' correct (n=' + str(v['n']) + ')':44} {v['correct']:.3f}" for k, v in r["perturbations"].items()]
     lines += [f"{'reliability ' + b['bin'] + ' (n=' + str(b['n']) + ')':44} p={b['mean_p']:.2f} observed={b['observed']:.2f}" for b in w["reliability"]]
-    return "\n".join(lines)
+    return "\n".join(lines + judge_table(r.get("judge", {"skipped": "not run"})))
 
 
 if __name__ == "__main__":

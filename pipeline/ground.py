@@ -20,6 +20,8 @@ from .embed import EmbeddingCache
 from .text import STOPWORDS, content_words, numbers, split_sentences, words
 
 MODEL_FILE = Path(__file__).with_name("grounding_model.json")
+COMBINATION_FILE = Path(__file__).with_name("judge_combination.json")
+JUDGE_MODES = ("auto", "features", "llm")
 NEGATIONS = frozenset("not no never none nor neither cannot without fails fail failed lacks lack n't isn't aren't wasn't weren't doesn't don't didn't won't".split())
 # Pairs of words that reverse a claim's direction; either side may appear in claim or evidence.
 OPPOSITES = [
@@ -45,6 +47,19 @@ MODEL_FEATURES = tuple(f for f in FEATURES if f != "verbatim")
 _MODEL_COLUMNS = [FEATURES.index(f) for f in MODEL_FEATURES]
 CONTRADICTION_CAP = 0.2  # most support left to a sentence whose number, negation, order or direction clashes
 VERBATIM_SUPPORT = 0.98  # an exact quote of a cited note: supported by definition, short of certainty
+
+
+JUDGE_EVIDENCE = 3  # evidence sentences the judge reads: ~170 prompt tokens, as accurate as the whole note
+
+
+def judge_evidence(claim_vector: np.ndarray, texts: list[str], vectors) -> list[str]:
+    """The JUDGE_EVIDENCE sentences closest to the claim, in their original order (so a sentence that
+    continues another still follows it)."""
+    if len(texts) <= JUDGE_EVIDENCE:
+        return list(texts)
+    cos = np.stack(list(vectors)) @ claim_vector
+    keep = sorted(np.argsort(-cos)[:JUDGE_EVIDENCE])
+    return [texts[i] for i in keep]
 
 
 def apply_checks(p: float, feats: np.ndarray) -> float:
@@ -86,6 +101,39 @@ class GroundingScore:
     evidence: list[dict] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     features: dict[str, float] = field(default_factory=dict)
+    decided_by: str = "features"  # quote | features | judge: which stage set the support
+    judge_support: float | None = None  # the judge's own P(supported), before combining
+
+
+@dataclass(frozen=True)
+class JudgeCombination:
+    """Logistic regression over [logit of the feature model's support, the judge's Yes-No logit], fit on
+    development data only (`make train-grounding`): one calibrated support from both stages."""
+
+    weights: tuple[float, float]
+    bias: float
+    threshold: float
+    trained_on: str
+
+    def probability(self, feature_support: float, judge_logit: float) -> float:
+        p = min(max(feature_support, 1e-4), 1 - 1e-4)
+        z = self.weights[0] * float(np.log(p / (1 - p))) + self.weights[1] * judge_logit + self.bias
+        return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def load_combination(path: Path = COMBINATION_FILE) -> JudgeCombination | None:
+    """The fitted combination, or None before `make train-grounding` has fitted one."""
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return JudgeCombination(tuple(data["weights"]), float(data["bias"]), float(data["threshold"]), data.get("trained_on", ""))
+
+
+def decided_by_features(feats: np.ndarray) -> bool:
+    """Auto mode trusts the features alone where they are certain: an exact quote, or a number, negation,
+    order or direction that clashes with the evidence. Everything else goes to the judge."""
+    f = dict(zip(FEATURES, feats))
+    return bool(f["verbatim"] or f["numbers_missing"] > 0 or f["negation_close"] or f["order_swap"] or f["opposite_flip"] > 0)
 
 
 @dataclass(frozen=True)
@@ -158,22 +206,28 @@ def _normalise(text: str) -> str:
     return " " + " ".join(words(text)) + " "
 
 
+# Words that make the order of two names matter ("A outperformed B"); elsewhere paraphrases reorder names freely.
+RELATION_WORDS = frozenset("than beat beats outperformed outperforms outperform over versus vs preferred prefers "
+                           "exceeded exceeds surpassed surpasses".split())
+
+
 def _order_swap(claim: str, sentence: str, similarity: float) -> float:
-    """1 when two numbers (evidence similarity >= 0.7), or two names (>= 0.9, since paraphrases
-    often reorder names), of the claim appear in the evidence sentence in the opposite order
-    (from 21% to 85% vs from 85% to 21%; A beat B vs B beat A)."""
+    """1 when two numbers (evidence similarity >= 0.7) of the claim appear in the evidence sentence in the
+    opposite order (from 21% to 85% vs from 85% to 21%), or two names joined in the claim by a relation
+    word (A beat B vs B beat A; similarity >= 0.9) appear in the evidence the other way round."""
     claim_low, low = claim.lower(), sentence.lower()
-    kinds = [([_number_key(n) for n in numbers(claim)], 0.7), (_names(claim), 0.9)]
-    for keys in (k for k, floor in kinds if similarity >= floor):
+    kinds = [([_number_key(n) for n in numbers(claim)], 0.7, False), (_names(claim), 0.9, True)]
+    for keys, _, related in (k for k in kinds if similarity >= k[1]):
         found = []
         for key in dict.fromkeys(keys):
             pattern = rf"(?<![\w.]){re.escape(key.lower())}(?![\w])"
             in_claim, in_evidence = re.search(pattern, claim_low), re.search(pattern, low)
             if in_claim and in_evidence:
                 found.append((in_claim.start(), in_evidence.start()))
-        positions = [e for _, e in sorted(found)]  # evidence positions, in the claim's order
-        if any(a > b for a, b in zip(positions, positions[1:])):
-            return 1.0
+        found.sort()
+        for (c1, e1), (c2, e2) in zip(found, found[1:]):
+            if e1 > e2 and (not related or RELATION_WORDS & set(words(claim_low[c1:c2]))):
+                return 1.0
     return 0.0
 
 
@@ -250,11 +304,17 @@ def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
 class GroundingScorer:
     """Scores sentences against note evidence. Needs only an embedder and a way to look notes up."""
 
-    def __init__(self, embedder, note_sentences, model: GroundingModel | None = None):
-        """`note_sentences(note_id) -> list[(text, vector|None)]` or None for an unknown id."""
+    def __init__(self, embedder, note_sentences, model: GroundingModel | None = None, judge=None,
+                 mode: str = "features", combination: JudgeCombination | None = None):
+        """`note_sentences(note_id) -> list[(text, vector|None)]` or None for an unknown id.
+        `judge` (pipeline.judge.Judge) with `mode` auto or llm reads what the features cannot (see JUDGE_MODES)."""
+        if mode not in JUDGE_MODES:
+            raise ValueError(f"judge mode '{mode}' is not one of {', '.join(JUDGE_MODES)}")
         self.embedder = embedder
         self.note_sentences = note_sentences
         self.model = model or load_grounding_model()
+        self.judge, self.mode = judge, mode
+        self.combination = combination or load_combination()
         # Sentences recur across ALCE's sub-checks and across questions: embed each once.
         self._embed = EmbeddingCache(embedder)
         self._token_vectors = self._embed.tokens
@@ -284,11 +344,16 @@ class GroundingScorer:
             e.tokens = t
         return evidence
 
-    def score(self, claims: list[tuple[str, list[str]]], fast_quotes: bool = True) -> list[GroundingScore]:
+    def score(self, claims: list[tuple[str, list[str]]], fast_quotes: bool = True, mode: str | None = None) -> list[GroundingScore]:
         """Score many (sentence, cited ids) pairs; the sentences are embedded in one batch.
 
         With `fast_quotes`, a word-for-word quote of a cited note skips the features (its support is
-        fixed by `apply_checks` anyway); training and evaluation turn it off to get every feature."""
+        fixed by `apply_checks` anyway); training and evaluation turn it off to get every feature.
+        `mode` (default: the scorer's) is features, llm (the judge reads every sentence that is not a
+        quote) or auto (the judge reads only what `decided_by_features` leaves open)."""
+        mode = mode or self.mode
+        if mode not in JUDGE_MODES:
+            raise ValueError(f"judge mode '{mode}' is not one of {', '.join(JUDGE_MODES)}")
         if not claims:
             return []
         quotes = [self._quoted(claim, cited) if fast_quotes else None for claim, cited in claims]
@@ -299,30 +364,43 @@ class GroundingScorer:
         out = []
         for (claim, cited), quote in zip(claims, quotes):
             if quote is not None:  # the fast path for quotes, such as every sentence of our own composer
-                out.append(GroundingScore(VERBATIM_SUPPORT, True, [quote], [], {"verbatim": 1.0}))
+                out.append(GroundingScore(VERBATIM_SUPPORT, True, [quote], [], {"verbatim": 1.0}, "quote"))
                 continue
             vector, claim_tokens, claim_parts_ = next(vectors), next(tokens), claim_parts(claim)
             evidence = self.evidence_for(cited)
             feats, order, unsupported = features(claim, vector, evidence, self._embed(claim_parts_), claim_tokens)
             p = float(self.model.probability(feats[None, :])[0]) if evidence else 0.0
             shown = [{"id": evidence[i].note_id, "text": evidence[i].text} for i in order[:2]]
-            out.append(GroundingScore(round(p, 4), p >= self.model.threshold, shown,
-                                      unsupported if p < self.model.threshold else unsupported[:0],
-                                      dict(zip(FEATURES, feats.round(4).tolist()))))
+            threshold, decided_by, judged = self.model.threshold, "features", None
+            use_judge = self.judge is not None and evidence and (mode == "llm" or (mode == "auto" and not decided_by_features(feats)))
+            if use_judge:
+                texts = judge_evidence(vector, [e.text for e in evidence], [e.vector for e in evidence])
+                verdict = self.judge.support(claim, texts)
+                judged = round(verdict.probability, 4)
+                if self.combination is not None:
+                    p, threshold = self.combination.probability(p, verdict.logit), self.combination.threshold
+                else:
+                    p, threshold = verdict.probability, 0.5
+                by_text = {e.text: e.note_id for e in evidence}
+                shown, decided_by = [{"id": by_text[t], "text": t} for t in texts], "judge"
+                if p < threshold and judged < 0.5:
+                    unsupported = ["the judge read the claim as not supported by this evidence"] + unsupported
+            out.append(GroundingScore(round(p, 4), p >= threshold, shown, unsupported if p < threshold else unsupported[:0],
+                                      dict(zip(FEATURES, feats.round(4).tolist())), decided_by, judged))
         return out
 
 
-def citation_metrics(sentences: list[tuple[str, list[str]]], scorer: GroundingScorer) -> dict:
+def citation_metrics(sentences: list[tuple[str, list[str]]], scorer: GroundingScorer, mode: str | None = None) -> dict:
     """ALCE citation recall and precision (Gao et al. 2023, "Enabling LLMs to Generate Text with Citations").
 
     Recall: share of sentences that have citations and are supported by all of them together.
     Precision: share of citations that are not excess; a citation is excess when it does not
     support the sentence alone and the remaining citations still support it.
     """
-    joint = scorer.score(sentences)
+    joint = scorer.score(sentences, mode=mode)
     recall_hits = [bool(c) and g.supported for (_, c), g in zip(sentences, joint)]
     singles = [(text, [cid]) for text, cited in sentences if len(cited) > 1 for cid in cited]
-    single_scores = iter(scorer.score(singles))
+    single_scores = iter(scorer.score(singles, mode=mode))
     total, excess = 0, 0
     for (text, cited), g in zip(sentences, joint):
         alone = {cid: (next(single_scores).supported if len(cited) > 1 else g.supported) for cid in cited}
@@ -330,7 +408,7 @@ def citation_metrics(sentences: list[tuple[str, list[str]]], scorer: GroundingSc
             total += 1
             if not alone[cid] and len(cited) > 1:
                 rest = [c for c in cited if c != cid]
-                if scorer.score([(text, rest)])[0].supported:
+                if scorer.score([(text, rest)], mode=mode)[0].supported:
                     excess += 1
             elif not alone[cid] and not g.supported:
                 excess += 1

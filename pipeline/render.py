@@ -86,12 +86,23 @@ def note_html(note: dict, anchor: bool = False) -> str:
             f'{"<ul>" + sources + "</ul>" if sources else ""}</details>')
 
 
+DECIDERS = {"quote": "an exact quote of the cited note", "features": "the feature model (numbers, names, negation, overlap)",
+            "judge": "the LLM judge, combined with the feature model"}
+
+
 def score_html(report: dict) -> str:
+    """Each sentence tinted, and under it the evidence it was judged against and which stage decided."""
     rows = []
     for s in report["sentences"]:
+        judged = f" (judge alone {s['judge_support']:.2f})" if s.get("judge_support") is not None else ""
+        evidence = "".join(f"<li><code>[{escape(e['id'])}]</code> {escape(e['text'])}</li>" for e in s["evidence"][:3])
         rows.append("<li>" + _sentence_span(s["text"], s["citations"], s["support"], s["supported"], s["evidence"], s["unsupported"])
-                    + f' <small>support {s["support"]:.2f}{" | unsupported: " + escape("; ".join(s["unsupported"][:4])) if not s["supported"] and s["unsupported"] else ""}</small></li>')
+                    + f' <small>support {s["support"]:.2f}{judged}; decided by {escape(DECIDERS.get(s.get("decided_by", ""), s.get("decided_by", "")))}'
+                    + (f' | unsupported: {escape("; ".join(s["unsupported"][:4]))}' if not s["supported"] and s["unsupported"] else "")
+                    + f'</small>{"<ul class=evidence>" + evidence + "</ul>" if evidence else ""}</li>')
     unknown = ", ".join(report["unknown_citations"]) or "none"
+    judge = report.get("judge", "features")
+    hint = " To read meaning as well, install the LLM judge: <code>make install-judge</code>." if "not available" in judge else ""
     return (f'<div class="inquire-score"><p>Supported fraction {report["supported_fraction"]:.2f}; citation recall '
             f'{report["citation_recall"]:.2f}; citation precision {report["citation_precision"]:.2f}; unknown citations: '
-            f"{escape(unknown)}</p><ol>{''.join(rows)}</ol></div>")
+            f"{escape(unknown)}</p><p class=judge>Grounding judge: {escape(judge)}.{hint}</p><ol>{''.join(rows)}</ol></div>")

@@ -9,7 +9,8 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from .chain import AnswerEngine, load_engine, score_text
+from .chain import AnswerEngine, JudgeChoice, load_engine, score_text
+from .ground import JUDGE_MODES
 from .index import build_index
 from .notes import NoteError, check_new_note, load_corpus
 from .settings import Settings
@@ -25,7 +26,8 @@ class Workbench:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._lock = threading.Lock()
-        self.engine: AnswerEngine = load_engine(settings)
+        # The judge model loads on the first sentence it reads; until `make install-judge`, auto scores with features.
+        self.engine: AnswerEngine = load_engine(settings, judge=JudgeChoice("auto"))
         self._notes_cache: tuple[str, dict] | None = None
 
     def notes(self) -> dict[str, dict]:
@@ -63,10 +65,15 @@ class Workbench:
             if kind == "answer":
                 return
 
-    def score(self, text: str) -> dict:
+    def score(self, text: str, judge: str = "auto") -> dict:
+        """Grounding report; `judge` is auto, features or llm (llm needs the judge installed)."""
         if not isinstance(text, str) or not text.strip():
             raise UserError("paste an answer with citations such as [note-id] to score it")
-        return score_text(self.engine, text)
+        if judge not in JUDGE_MODES:
+            raise UserError(f"judge must be one of {', '.join(JUDGE_MODES)}, not '{judge}'")
+        if judge == "llm" and self.engine.scorer.judge is None:
+            raise UserError(f"the LLM judge is not available ({self.engine.judge_note}); choose auto or features")
+        return score_text(self.engine, text, judge)
 
     def search_notes(self, query: str) -> list[dict]:
         notes = self.notes()

@@ -56,7 +56,25 @@ def main() -> int:
     print(f"out-of-fold AUROC: WiCE dev rows {roc_auc_score(wice.y, oof[:n_w]):.3f}, corpus perturbations {roc_auc_score(corpus.y, oof[n_w:]):.3f}")
     for name, weight in sorted(zip(MODEL_FEATURES, clf.coef_[0]), key=lambda t: -abs(t[1])):
         print(f"  {name:18} {weight:+.3f}")
+    fit_judge_combination(embedder, model)
     return 0
+
+
+def fit_judge_combination(embedder, model: GroundingModel) -> None:
+    """With the judge installed: fit how its verdict combines with the feature model, on dev sets only."""
+    from .judge import JudgeUnavailable, load_local_judge
+    from .judge_data import FIT_SETS, fit_combination, judged_sets, save_combination
+
+    try:
+        judge = load_local_judge()
+    except JudgeUnavailable as exc:
+        print(f"judge combination not fitted: {exc}")
+        return
+    sets = judged_sets(FIT_SETS, embedder, EmbeddingCache(embedder, limit=None), judge)
+    combination, oof = fit_combination(model, sets)
+    save_combination(combination)
+    print(f"wrote the judge combination: weights {combination.weights}, bias {combination.bias:.3f}, "
+          f"threshold {combination.threshold:.2f}; out-of-fold AUROC {oof}")
 
 
 if __name__ == "__main__":
