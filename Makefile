@@ -47,7 +47,7 @@ install-judge: install
 	$(BIN)/python -m pipeline.judge install
 
 test-judge: install-judge
-	$(BIN)/pytest -q -s -m judge tests/test_judge.py
+	$(BIN)/pytest -q -s -m judge
 
 bench: install
 	$(BIN)/pip install -q -e '.[test,bench]'

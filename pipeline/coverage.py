@@ -125,7 +125,7 @@ def find_gaps(question: str, note_texts: list[str]) -> Coverage:
         if (len(token) > 1 and _is_name(token, first) and not any(s <= m.start() < e for s, e, _ in gaps)
                 and not _used_in(token, texts, lowered) and not all(_used_in(p, texts, lowered) for p in parts or [token])):
             gaps.append((m.start(), m.start() + len(token), token))
-    gaps.sort()
+    gaps = _merge_adjacent(sorted(gaps), question)
     remainder = question
     for start, end, _ in reversed(gaps):
         remainder = remainder[:start] + remainder[end:]
@@ -146,6 +146,16 @@ def names(question: str) -> list[str]:
         if len(token) > 1 and _is_name(token, first):
             found.append(re.sub(r"(?i)'s$", "", token))
     return found
+
+
+def _merge_adjacent(gaps: list[tuple[int, int, str]], question: str) -> list[tuple[int, int, str]]:
+    """'4-bit' and 'quantization' side by side are one gap: '4-bit quantization'."""
+    merged: list[tuple[int, int, str]] = []
+    for start, end, _ in gaps:
+        if merged and not question[merged[-1][1]:start].strip():
+            start = merged.pop()[0]
+        merged.append((start, end, question[start:end]))
+    return merged
 
 
 def gap_share(question: str, coverage: Coverage) -> float:

@@ -129,11 +129,17 @@ def load_combination(path: Path = COMBINATION_FILE) -> JudgeCombination | None:
     return JudgeCombination(tuple(data["weights"]), float(data["bias"]), float(data["threshold"]), data.get("trained_on", ""))
 
 
+UNRELATED_COSINE = 0.3  # below this, no cited sentence is about what the claim says
+
+
 def decided_by_features(feats: np.ndarray) -> bool:
-    """Auto mode trusts the features alone where they are certain: an exact quote, or a number, negation,
-    order or direction that clashes with the evidence. Everything else goes to the judge."""
+    """Auto mode trusts the features alone where they are certain: an exact quote; a number the evidence does
+    not hold even rounded; numbers in swapped order; a direction word reversed; or no cited sentence on the
+    claim's subject at all. Everything else, negation included (paraphrases move "not" around), goes to the
+    judge."""
     f = dict(zip(FEATURES, feats))
-    return bool(f["verbatim"] or f["numbers_missing"] > 0 or f["negation_close"] or f["order_swap"] or f["opposite_flip"] > 0)
+    return bool(f["verbatim"] or f["numbers_missing"] > 0 or f["order_swap"] or f["opposite_flip"] > 0
+                or f["max_cos"] < UNRELATED_COSINE)
 
 
 @dataclass(frozen=True)
@@ -231,6 +237,27 @@ def _order_swap(claim: str, sentence: str, similarity: float) -> float:
     return 0.0
 
 
+def _as_float(key: str) -> float | None:
+    try:
+        return float(key.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _number_found(key: str, evidence_keys: set[str]) -> bool:
+    """The claim's number is in the evidence as written, or as its rounding: 21 for 20.9, 85 for 84.5, 0.3 for
+    0.28 (a paraphrase rounds; a changed number does not land within half a unit of the claim's last digit)."""
+    if key in evidence_keys:
+        return True
+    value = _as_float(key)
+    if value is None:
+        return False
+    decimals = len(key.split(".")[1]) if "." in key else 0
+    half_unit = 0.5 * 10 ** -decimals
+    return any(v is not None and v != value and abs(v - value) <= half_unit + 1e-9
+               for v in (_as_float(e) for e in evidence_keys))
+
+
 def _number_key(n: str) -> str:
     return n.rstrip("%x").rstrip(".") or n
 
@@ -256,7 +283,7 @@ def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
     cover_all = sum(w in all_content for w in claim_content) / max(len(claim_content), 1)
     claim_numbers = [_number_key(n) for n in numbers(claim)]
     evidence_numbers = {_number_key(n) for n in numbers(all_text)}
-    numbers_missing = [n for n in dict.fromkeys(claim_numbers) if n not in evidence_numbers]
+    numbers_missing = [n for n in dict.fromkeys(claim_numbers) if not _number_found(n, evidence_numbers)]
     claim_names = list(dict.fromkeys(_names(claim)))
     evidence_lower = all_text.lower()
     names_missing = [n for n in claim_names if n not in evidence_lower]

@@ -36,7 +36,28 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Protocol
 
-SYSTEM = "You check claims against a source. Answer only Yes or No."
+# The instruction names the distortions a small model misses when merely asked "supported?" (scope, swapped
+# roles, reversed comparisons, invented details, vague claims), with worked examples on made-up facts far from
+# the notes. It is the same for every claim, so its KV cache is computed once per process. On the tune split of
+# our hand-written claims it lifted the 1.5B model's AUROC from 0.868 to 0.897.
+SYSTEM = """You check claims against a source. Answer only Yes or No.
+A claim is supported only if the source states everything in it. Answer No when the claim reverses an outcome or a \
+comparison, swaps who did what to whom, widens or narrows the scope (only, all, every, equally, always), names a \
+different model, method, stage or dataset, adds details the source does not give (dates, places, affiliations, \
+venues), or is too vague to say anything the source says. Different wording and rounded numbers are fine.
+
+Examples.
+Source: The larger bridges in the survey needed more repairs than the small ones. The survey covered 40 bridges in \
+two regions.
+Claim: Small bridges needed more repairs than large ones. Answer: No
+Claim: The survey looked at forty bridges across two regions. Answer: Yes
+Claim: Every bridge in the survey needed repairs. Answer: No
+Claim: The survey was run by the national transport agency in 2015. Answer: No
+Source: Adding fertiliser raised wheat yields by 23.6% but had no measurable effect on barley.
+Claim: Fertiliser lifted wheat yields by roughly a quarter. Answer: Yes
+Claim: Fertiliser raised yields of wheat and barley alike. Answer: No
+Claim: Barley responded to fertiliser while wheat did not. Answer: No
+Claim: The study reports that fertiliser changes crop outcomes, which can be used in farming. Answer: No"""
 QUESTION = ("Is the claim fully supported by the source, with nothing in it contradicted or missing from the source? "
             "Answer Yes or No.")
 YES, NO = ("Yes", " Yes"), ("No", " No")  # first tokens read as the answer; the best-scoring variant of each counts
@@ -88,7 +109,8 @@ def default_judge_dir() -> Path:
 
 @dataclass(frozen=True)
 class JudgeSettings:
-    # Which entry of MODELS; the 1.5B model judged our contradiction pairs right where the 0.5B did not.
+    # Which entry of MODELS. On 20 claim/evidence pairs from the corpus the 1.5B model was right on 17 at 0.5
+    # (AUROC 0.87); the 0.5B leans to No on nearly every claim (11 of 20, AUROC 0.70).
     model: str = DEFAULT_MODEL
     # CPU threads for prompt evaluation (llama.cpp's n_threads and n_threads_batch); 2 = the laptops we target.
     threads: int = 2
@@ -338,6 +360,10 @@ class LocalJudge(Judge):
             return self._llm or self._open()
 
     def _open(self):
+        # llama.cpp's OpenMP threads spin while they wait for each other; on a 2-core machine where another process
+        # keeps the cores busy that made 2 threads 3x slower than 1 (10.3 s a claim against 3.1 s); sleeping instead
+        # took 3.4 s. Read once, when llama_cpp is first imported; an OMP_WAIT_POLICY already set is kept.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import llama_cpp
         except ImportError as exc:
@@ -346,6 +372,8 @@ class LocalJudge(Judge):
         llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.settings.n_ctx, n_batch=self.settings.n_batch,
                               n_threads=t, n_threads_batch=t, logits_all=False, verbose=False)
         self._parts = template_parts(llm)
+        head, middle, _ = self._parts
+        self._instruction = llm.tokenize((head + SYSTEM + middle).encode(), add_bos=True, special=True)
         self._yes, self._no = ({llm.tokenize(w.encode(), add_bos=False)[0] for w in words} for words in (YES, NO))
         self._llm = llm
         return llm
@@ -373,7 +401,7 @@ class LocalJudge(Judge):
     def _prompt(self, claim: str, evidence: list[str]) -> tuple[list[int], list[int]]:
         """(template start and evidence, claim and template end): the two batches every prompt is evaluated in."""
         llm, (head, middle, tail) = self._load(), self._parts
-        start = llm.tokenize((head + SYSTEM + middle).encode(), add_bos=True, special=True)
+        start = self._instruction
         end = self._text_tokens(claim_text(claim)) + llm.tokenize(tail.encode(), add_bos=False, special=True)
         room = self.settings.n_ctx - len(start) - len(end)
         source = start + self._text_tokens(source_text(evidence))
@@ -396,19 +424,25 @@ class LocalJudge(Judge):
         return source, end
 
     def _last_logits(self, source: list[int], claim_part: list[int]):
-        """Logits after the whole prompt. Every prompt is evaluated as the same two batches, the evidence part
-        then the claim part, and the evidence part is kept for the next call: consecutive claims against the
-        same evidence skip it. (Where a prompt is split changes llama.cpp's results by up to 0.2 in the logit,
-        so a prompt is always split the same way: a verdict never depends on what was judged before.)"""
+        """Logits after the whole prompt. Every prompt is evaluated as the same three batches: the instruction
+        (the same for every claim, so evaluated once and kept), the evidence part (kept for the next call:
+        consecutive claims against the same evidence skip it), then the claim part. (Where a prompt is split
+        changes llama.cpp's results by up to 0.2 in the logit, so a prompt is always split the same way: a
+        verdict never depends on what was judged before.)"""
         import llama_cpp
 
-        llm, n = self._llm, len(source)
+        llm, n, p = self._llm, len(source), len(self._instruction)
+        if source[:p] != self._instruction:
+            raise ValueError("the prompt does not start with the judge's instruction")
         cached = self._cached == source and llm.n_tokens >= n and llm.input_ids[:n].tolist() == source
         self._cached = None
         if not cached:
-            llm.reset()
-            llm.eval(source)
-        llm.n_tokens = n  # eval() drops the KV cache from here on
+            if not (llm.n_tokens >= p and llm.input_ids[:p].tolist() == self._instruction):
+                llm.reset()
+                llm.eval(self._instruction)
+            llm.n_tokens = p  # eval() drops the KV cache from here on
+            llm.eval(source[p:])
+        llm.n_tokens = n
         llm.eval(claim_part)
         self._cached = source
         return llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)

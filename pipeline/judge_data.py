@@ -5,7 +5,8 @@ The judge takes ~1-2 s a claim on 2 cores, so its verdicts are cached by (model,
 - claims-tune / claims-measure: tests/data/grounding_claims_*.jsonl, hand-written against the notes;
 - wice-dev (first `WICE_DEV_CLAIMS` claims, for fitting the combination) and wice-100 (the 100 test claims with
   published scores, for measuring only);
-- perturb-test (the perturbation suite on the held-out notes) and summac (a sample of each subset): measuring only.
+- perturb-test (the first `PERTURB_PER_KIND` cases of each kind of the perturbation suite on the held-out
+  notes) and summac (the first `SUMMAC_PER_SUBSET` of each subset): measuring only.
 """
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from .text import split_sentences
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CACHE = Path("bench") / "judge_scores.json"
-WICE_DEV_CLAIMS = 120  # WiCE dev claims the judge reads for fitting the combination (~3 chunks each)
-SUMMAC_PER_SUBSET = 50  # SummaC items per subset the judge reads (the features score all of them)
+WICE_DEV_CLAIMS = 80  # WiCE dev claims the judge reads for fitting the combination (~3 chunks each)
+COMBINATION_SHARES = (0.5, 0.6, 0.7, 0.8)  # weight shares tried for our own claims when fitting the combination
+PERTURB_PER_KIND = 20  # perturbation cases per kind the judge reads (the features score all of them)
+SUMMAC_PER_SUBSET = 30  # SummaC items per subset the judge reads (the features score all of them)
 
 
 def hand_claims(split: str) -> list[dict]:
@@ -49,16 +52,21 @@ class JudgeCache:
     def __init__(self, judge, path: Path = CACHE):
         self.judge, self.path = judge, path
         self.store = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        self.added = 0
 
     def logit(self, claim: str, evidence: list[str]) -> float:
         key = _key(getattr(self.judge, "name", "judge"), claim, evidence)
         if key not in self.store:
             self.store[key] = round(self.judge.support(claim, evidence).logit, 4)
-            if len(self.store) % 20 == 0:
+            self.added += 1
+            if self.added % 20 == 0:
                 self.save()
         return self.store[key]
 
     def save(self) -> None:
+        """Write the verdicts (atomically); a reader that judged nothing new leaves the file alone."""
+        if not self.added:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.store, indent=0, sort_keys=True), encoding="utf-8")
@@ -90,8 +98,15 @@ def _perturbation_pairs(embedder) -> tuple[list, list, list, list, np.ndarray]:
 
     rows, cases = corpus_rows(Settings().corpus_dir, embedder, test_half=True)
     bodies = {n.id: n.sentences for n in load_corpus(Settings().corpus_dir).notes}
-    pairs = [(c.claim, bodies[c.cited]) for c in cases]
-    return pairs, [int(c.label) for c in cases], [f"perturb:{i}" for i in range(len(cases))], [c.kind for c in cases], rows.X
+    counts: dict[str, int] = {}
+    keep = []
+    for i, c in enumerate(cases):
+        counts[c.kind] = counts.get(c.kind, 0) + 1
+        if counts[c.kind] <= PERTURB_PER_KIND:
+            keep.append(i)
+    pairs = [(cases[i].claim, bodies[cases[i].cited]) for i in keep]
+    return (pairs, [int(cases[i].label) for i in keep], [f"perturb:{i}" for i in keep], [cases[i].kind for i in keep],
+            rows.X[keep])
 
 
 def _summac_pairs(per_subset: int = SUMMAC_PER_SUBSET) -> tuple[list, list, list, list]:
@@ -145,8 +160,9 @@ def combination_inputs(model, scored: dict) -> np.ndarray:
 
 
 def fit_combination(model, sets: dict[str, dict]) -> tuple[JudgeCombination, dict]:
-    """Logistic regression on the development sets, each weighing the same; threshold by out-of-fold
-    balanced accuracy. Returns the combination and its out-of-fold AUROC per set."""
+    """Logistic regression on the development sets. The first set (our own claims, the product's domain) gets
+    a share of the weight chosen from COMBINATION_SHARES by the mean out-of-fold AUROC over the sets; the
+    threshold maximises out-of-fold balanced accuracy. Returns the combination and its out-of-fold AUROC per set."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold, cross_val_predict
@@ -156,16 +172,22 @@ def fit_combination(model, sets: dict[str, dict]) -> tuple[JudgeCombination, dic
     X = np.vstack([combination_inputs(model, s) for s in sets.values()])
     y = np.concatenate([s["y"] for s in sets.values()])
     groups = [g for s in sets.values() for g in s["groups"]]
-    w = np.concatenate([np.full(len(s["y"]), len(y) / (len(sets) * len(s["y"]))) for s in sets.values()])
-    clf = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced")
-    oof = cross_val_predict(clf, X, y, cv=GroupKFold(5), groups=groups, method="predict_proba", params={"sample_weight": w})[:, 1]
-    clf.fit(X, y, sample_weight=w)
+    bounds = np.cumsum([0] + [len(s["y"]) for s in sets.values()])
+    best = None
+    for share in COMBINATION_SHARES:
+        rest = (1 - share) / max(len(sets) - 1, 1)
+        w = np.concatenate([np.full(len(s["y"]), (share if i == 0 else rest) * len(y) / len(s["y"])) for i, s in enumerate(sets.values())])
+        clf = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced")
+        oof = cross_val_predict(clf, X, y, cv=GroupKFold(5), groups=groups, method="predict_proba", params={"sample_weight": w})[:, 1]
+        report = {name: round(float(roc_auc_score(y[a:b], oof[a:b])), 4) for name, a, b in zip(sets, bounds[:-1], bounds[1:])}
+        score = float(np.mean(list(report.values())))
+        if best is None or score > best[0]:
+            best = (score, share, w, oof, report)
+    _, share, w, oof, report = best
+    clf = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced").fit(X, y, sample_weight=w)
     names = ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
-    combination = JudgeCombination(tuple(float(c) for c in clf.coef_[0]), float(clf.intercept_[0]), best_threshold(y, oof), names)
-    start, report = 0, {}
-    for name, s in sets.items():
-        report[name] = round(float(roc_auc_score(s["y"], oof[start:start + len(s["y"])])), 4)
-        start += len(s["y"])
+    combination = JudgeCombination(tuple(float(c) for c in clf.coef_[0]), float(clf.intercept_[0]), best_threshold(y, oof),
+                                   f"{names}; {share:.0%} of the weight on the first")
     return combination, report
 
 

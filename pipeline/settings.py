@@ -62,7 +62,7 @@ class Settings:
     # most notes cited in one answer.
     max_notes: int = 6
     # a sentence this similar to one already chosen adds nothing.
-    redundancy_cosine: float = 0.85
+    redundancy_cosine: float = 0.8
     # Coverage: candidate notes searched for the question's key terms.
     gap_candidates: int = 20
     # a question with a gap is still answered when, without the gap, a note matches it this well...

