@@ -81,7 +81,7 @@ def _listing(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity, not field equality: two passages may repeat the same text
 class Passage:
     """A quotable sentence of a note: one of its summary sentences or body sentences."""
 

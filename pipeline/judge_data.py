@@ -46,12 +46,20 @@ def _key(model: str, claim: str, evidence: list[str]) -> str:
     return hashlib.sha256(json.dumps([model, claim, evidence]).encode("utf-8")).hexdigest()[:24]
 
 
+def prompt_fingerprint() -> str:
+    """SHA-256 of the judge's instruction and question: verdicts cached under another prompt are not reused."""
+    from .judge import QUESTION, SYSTEM
+
+    return hashlib.sha256((SYSTEM + "\n" + QUESTION).encode("utf-8")).hexdigest()
+
+
 class JudgeCache:
-    """Judge verdicts on disk (JSON), keyed by model, claim and evidence."""
+    """Judge verdicts on disk (JSON), keyed by model, claim and evidence, for one prompt (see prompt_fingerprint)."""
 
     def __init__(self, judge, path: Path = CACHE):
         self.judge, self.path = judge, path
-        self.store = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        self.store = data.get("logits", {}) if data.get("prompt_sha256") == prompt_fingerprint() else {}
         self.added = 0
 
     def logit(self, claim: str, evidence: list[str]) -> float:
@@ -69,7 +77,8 @@ class JudgeCache:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.store, indent=0, sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps({"prompt_sha256": prompt_fingerprint(), "logits": self.store}, indent=0, sort_keys=True),
+                       encoding="utf-8")
         tmp.replace(self.path)
 
 

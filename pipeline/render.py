@@ -28,7 +28,9 @@ def _sentence_span(text: str, citations: list[str], support, supported, evidence
 
 def answer_html(answer: dict, notes: dict[str, dict]) -> str:
     """The seed's shape: reading line, cited synthesis, Sources N notes (expandable), grounding summary."""
-    parts = [f'<div class="inquire-answer"><p class="reading"><em>{escape(answer["reading"])}</em></p>']
+    # data-question says which question this answer is for (the reading line no longer restates it).
+    parts = [f'<div class="inquire-answer" data-question="{escape(answer["question"])}">'
+             f'<p class="reading"><em>{escape(answer["reading"])}</em></p>']
     if answer["abstained"]:
         parts.append('<p class="declined"><strong>The corpus does not cover this question</strong>, so nothing is cited. '
                      "The nearest inquiring lines are listed below.</p>")

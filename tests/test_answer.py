@@ -171,3 +171,15 @@ def test_model_mismatch_forces_full_rebuild(capsys, workspace):
     code, report, _ = cli_json(capsys, "index", "--corpus", str(workspace.corpus_dir), "--index", str(workspace.index_dir))
     assert code == 0 and report["full"] and report["added"] == report["notes"]
     assert "other-model" in report["reason"]
+
+
+def test_a_note_that_repeats_a_sentence_is_quoted_once(tmp_path, capsys, workspace):
+    body = " ".join(["Wombat burrow surveys count burrows near rivers every spring season."] * 12)
+    path = tmp_path / "wombat-burrows.md"
+    path.write_text(note_text("wombat-burrows", title="What do wombat burrow surveys count?", body=body))
+    args = ["--corpus", str(workspace.corpus_dir), "--index", str(workspace.index_dir)]
+    assert cli_json(capsys, "add", str(path), *args)[0] == 0
+    code, answer, err = cli_json(capsys, "ask", "What do wombat burrow surveys count near rivers?", "--judge", "features", *args)
+    assert code == 0, err
+    texts = [s["text"] for s in answer["sentences"]]
+    assert texts and texts.count(texts[0]) == 1 and answer["sentences"][0]["citations"] == ["wombat-burrows"]
