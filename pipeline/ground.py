@@ -219,8 +219,9 @@ RELATION_WORDS = frozenset("than beat beats outperformed outperforms outperform 
 
 def _order_swap(claim: str, sentence: str, similarity: float) -> float:
     """1 when two numbers (evidence similarity >= 0.7) of the claim appear in the evidence sentence in the
-    opposite order (from 21% to 85% vs from 85% to 21%), or two names joined in the claim by a relation
-    word (A beat B vs B beat A; similarity >= 0.9) appear in the evidence the other way round."""
+    opposite order (from 21% to 85% vs from 85% to 21%), or two names (similarity >= 0.9) appear the other
+    way round and either a relation word joins them in the claim (A beat B vs B beat A) or exchanging them
+    back makes the claim follow the evidence more closely (a swapped copy, not a reordering paraphrase)."""
     claim_low, low = claim.lower(), sentence.lower()
     kinds = [([_number_key(n) for n in numbers(claim)], 0.7, False), (_names(claim), 0.9, True)]
     for keys, _, related in (k for k in kinds if similarity >= k[1]):
@@ -229,12 +230,22 @@ def _order_swap(claim: str, sentence: str, similarity: float) -> float:
             pattern = rf"(?<![\w.]){re.escape(key.lower())}(?![\w])"
             in_claim, in_evidence = re.search(pattern, claim_low), re.search(pattern, low)
             if in_claim and in_evidence:
-                found.append((in_claim.start(), in_evidence.start()))
+                found.append((in_claim.start(), in_evidence.start(), key.lower()))
         found.sort()
-        for (c1, e1), (c2, e2) in zip(found, found[1:]):
-            if e1 > e2 and (not related or RELATION_WORDS & set(words(claim_low[c1:c2]))):
+        for (c1, e1, k1), (c2, e2, k2) in zip(found, found[1:]):
+            if e1 > e2 and (not related or RELATION_WORDS & set(words(claim_low[c1:c2]))
+                            or _unswapping_matches_better(claim_low, low, k1, k2)):
                 return 1.0
     return 0.0
+
+
+def _unswapping_matches_better(claim: str, sentence: str, a: str, b: str) -> bool:
+    """Whether exchanging names a and b back gives the claim more of the evidence's word pairs: true of a
+    swapped copy ("B outperformed A" from "A outperformed B"), not of a paraphrase that merely puts the
+    names in another order, whose names keep their own neighbours."""
+    evidence = _bigrams(words(sentence))
+    back = claim.replace(a, "\u0001").replace(b, a).replace("\u0001", b)
+    return len(_bigrams(words(back)) & evidence) > len(_bigrams(words(claim)) & evidence)
 
 
 def _as_float(key: str) -> float | None:
