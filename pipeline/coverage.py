@@ -88,6 +88,11 @@ def _is_name(token: str, first: bool) -> bool:
     return inner_upper or (token[:1].isupper() and not first and token.lower() not in STOPWORDS)
 
 
+def _starts_sentence(question: str, position: int) -> bool:
+    """Whether a word at `position` opens a sentence or quote, where a capital letter is no sign of a name."""
+    return question[:position].rstrip()[-1:] in ("", ".", "?", "!", ":", ";", '"', "'", "(")
+
+
 def _variants(term: str) -> list[str]:
     """Surface forms to look for in the notes: the term and its singular ('LLMs' -> 'LLM')."""
     base = re.sub(r"(?i)'s$", "", term)
@@ -119,7 +124,7 @@ def find_gaps(question: str, note_texts: list[str]) -> Coverage:
                 gaps.append((m.start(), m.end(), m.group(0)))
     for m in _TOKEN.finditer(question):
         token = m.group(0).rstrip(".")
-        first = question[:m.start()].rstrip()[-1:] in ("", ".", "?", "!", ":", ";", '"', "'", "(")
+        first = _starts_sentence(question, m.start())
         # In a compound ('RL-tuned', 'FLAN-style') only the parts that are names must appear in the notes.
         parts = [p for p in token.split("-") if len(p) > 1 and _is_name(p, first and p == token.split("-")[0])]
         if (len(token) > 1 and _is_name(token, first) and not any(s <= m.start() < e for s, e, _ in gaps)
@@ -142,7 +147,7 @@ def names(question: str) -> list[str]:
     found = []
     for m in _TOKEN.finditer(question):
         token = m.group(0).rstrip(".")
-        first = question[:m.start()].rstrip()[-1:] in ("", ".", "?", "!", ":", ";", '"', "'", "(")
+        first = _starts_sentence(question, m.start())
         if len(token) > 1 and _is_name(token, first):
             found.append(re.sub(r"(?i)'s$", "", token))
     return found
