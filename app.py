@@ -19,15 +19,16 @@ NO_LLM = "default (no LLM)"
 
 
 def build_app(settings: Settings):
+    from pipeline.service import Workbench, error_message, note_markdown
+
+    bench = Workbench(settings, background=True)  # the model and index load while gradio imports and the page starts
+
     import gradio as gr
 
     from pipeline.ground import JUDGE_MODES
     from pipeline.index import IndexError_
     from pipeline.llm_compose import LLMSettings, chat_model
     from pipeline.render import answer_html, note_html, score_html, streaming_html
-    from pipeline.service import Workbench, error_message, note_markdown
-
-    bench = Workbench(settings)
 
     def api(fn):
         """API calls return the CLI's JSON; a user error comes back as a readable gr.Error, never a traceback."""

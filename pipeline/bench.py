@@ -210,6 +210,81 @@ def grounding_throughput(embedder, shipped_settings: Settings) -> float:
     return round(len(cases) / (time.perf_counter() - t), 1)
 
 
+PASS = "pass"
+IMPORT_TORCH_STACK = "import sentence_transformers"
+
+
+def _median_wall(cmd: list[str], runs: int, env: dict, stdin: str | None = None) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, input=stdin, capture_output=True, check=True, cwd=ROOT, env=env, text=True)
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times), 2)
+
+
+def cli_cold_starts(settings: Settings, runs: int = 5) -> dict:
+    """Median wall seconds of a fresh process, side by side: `python -c pass`, importing sentence-transformers,
+    `inquire ask --json` and `inquire score --json` (features mode) on a built index, per embedder."""
+    from .embed import EMBEDDER_KINDS
+
+    py = [sys.executable, "-c"]
+    args = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
+    answer = "RLHF made models state confidence worse in words [rlhf-calibration-loss].\n"
+    out = {"runs": runs, "python_pass_s": _median_wall(py + [PASS], runs, os.environ.copy()),
+           "import_sentence_transformers_s": _median_wall(py + [IMPORT_TORCH_STACK], runs, os.environ.copy())}
+    for kind in EMBEDDER_KINDS:
+        env = {**os.environ, "INQUIRE_EMBEDDER": kind}
+        cli = [sys.executable, "-m", "pipeline.cli"]
+        subprocess.run(cli + ["index", *args], capture_output=True, check=True, cwd=ROOT, env=env)  # an index for this embedder
+        out[kind] = {"ask_s": _median_wall(cli + ["ask", "Does RLHF hurt calibration?", "--json", *args], runs, env),
+                     "score_s": _median_wall(cli + ["score", "-", "--judge", "features", "--json", *args], runs, env, answer)}
+    return out
+
+
+def embedder_comparison(corpus_dir: Path, workdir: Path, runs: int = 3) -> dict:
+    """Each embedder side by side on the corpus's own sentences: sentences/s (median of `runs`), a full build of
+    the shipped corpus (notes/s), hybrid recall@5 and MRR on the dev questions, WiCE test AUROC of the grounding
+    features, and the scorer's features-mode sentences/s. ONNX int8 also at 1 thread; torch at batch 16 and 128."""
+    from sklearn.metrics import roc_auc_score
+
+    from .chain import AnswerEngine
+    from .embed import EMBEDDER_KINDS, EmbeddingCache, load_embedder, onnx_embedder
+    from .ground import load_grounding_model
+    from .grounding_data import by_claim, wice_rows
+    from .index import build_index, load_index
+
+    notes = load_corpus(corpus_dir).notes
+    sentences = [x for n in notes for x in n.sentences][:600]
+    questions = load_questions(DEV_QUESTIONS)
+    model = load_grounding_model()
+    variants = {kind: load_embedder(64, kind) for kind in EMBEDDER_KINDS}
+    variants |= {"onnx-int8 1 thread": onnx_embedder("onnx-int8", threads=1),
+                 "torch batch 16": load_embedder(16, "torch"), "torch batch 128": load_embedder(128, "torch")}
+    speed = {name: [] for name in variants}
+    for _ in range(runs):  # interleaved, so machine noise hits every variant alike
+        for name, e in variants.items():
+            e.embed(sentences[:8])
+            t = time.perf_counter()
+            e.embed(sentences)
+            speed[name].append(len(sentences) / (time.perf_counter() - t))
+    out = {name: {"sentences_per_s": round(statistics.median(v), 1)} for name, v in speed.items()}
+    for kind in EMBEDDER_KINDS:
+        e = variants[kind]
+        settings = Settings(corpus_dir=workdir / kind / "corpus", index_dir=workdir / kind / "index")
+        shutil.copytree(corpus_dir, settings.corpus_dir)
+        builds = [build_index(settings, e, full=True).seconds for _ in range(runs)]
+        engine = AnswerEngine(load_index(settings, e.name, e.dim), e, settings)
+        hybrid = evaluate_search(engine.search, questions)["hybrid"]
+        rows = wice_rows("test", EmbeddingCache(e, limit=None))
+        _, p, y = by_claim(rows, model.probability(rows.X))
+        out[kind] |= {"full_build_s": round(statistics.median(builds), 2), "notes_per_s": round(len(notes) / statistics.median(builds), 1),
+                      "recall@5": round(hybrid["recall@5"], 4), "mrr": round(hybrid["mrr"], 4),
+                      "wice_test_auroc": round(float(roc_auc_score(y, p)), 4),
+                      "scorer_sentences_per_s": grounding_throughput(e, settings)}
+    return out
+
+
 def _save(results: dict) -> None:
     """Write what has been measured so far, so a run cut short still leaves its numbers."""
     out = ROOT / "bench" / "results.json"
@@ -238,7 +313,10 @@ def full(embedder, sizes=(10_000, 100_000)) -> dict:
         results["retrieval"] = evaluate_search(engine.search, questions)
         results["peer"] = peer_timings(shipped_notes, embedder, questions)
         results["grounding_sentences_per_s"] = grounding_throughput(embedder, shipped)
-        results["cold_start"] = cold_start(shipped)
+        results["cold_start"] = cold_start(shipped, runs=5)
+        results["cli_cold_start"] = cli_cold_starts(shipped)
+        results["embedders"] = embedder_comparison(ROOT / "corpus", tmp / "embedders")
+        _save(results)
         results["sizes"]["shipped"] = {**build, **ask_timings(shipped, embedder, texts, runs=2),
                                        "peak_rss_mb": peak_rss_mb(shipped), "disk_mb": disk_mb(shipped.index_dir)}
         _save(results)
@@ -288,6 +366,18 @@ def table(r: dict) -> str:
                          f"query p50 {s['peer_query_p50_ms']} ms")
     lines.append(f"grounding: {r['grounding_sentences_per_s']} sentences/s (non-quote path); cold start to first answer: "
                  f"CLI {r['cold_start']['cli_cold_start_s']} s, server {r['cold_start']['server_cold_start_s']} s")
+    c = r.get("cli_cold_start")
+    if c:
+        lines.append(f"cold start, median of {c['runs']}: python -c pass {c['python_pass_s']} s, "
+                     f"import sentence_transformers {c['import_sentence_transformers_s']} s")
+        lines += [f"  {kind:10} inquire ask {v['ask_s']:5.2f} s   inquire score {v['score_s']:5.2f} s"
+                  for kind, v in c.items() if isinstance(v, dict)]
+    if "embedders" in r:
+        lines.append(f"{'embedder':>20} {'sent/s':>7} {'build s':>8} {'notes/s':>8} {'recall@5':>9} {'MRR':>6} {'WiCE':>6} {'score/s':>8}")
+        for name, e in r["embedders"].items():
+            lines.append(f"{name:>20} {e['sentences_per_s']:>7.1f} {e.get('full_build_s', nan):>8.2f} {e.get('notes_per_s', nan):>8.1f} "
+                         f"{e.get('recall@5', nan):>9.4f} {e.get('mrr', nan):>6.3f} {e.get('wice_test_auroc', nan):>6.3f} "
+                         f"{e.get('scorer_sentences_per_s', nan):>8.1f}")
     return "\n".join(lines)
 
 

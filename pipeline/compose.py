@@ -20,6 +20,7 @@ from .settings import Settings
 from .text import STOPWORDS
 
 THEME_LINK = 0.45  # notes whose vectors are this similar share a paragraph
+SOURCE_NAME_NOTES = 2  # a paper's name is mentioned by its own note and perhaps one that contrasts with it
 CONNECTIVES = ("", "A second line of evidence points the same way: ", "A further thread concerns the method itself: ",
                "The notes also bear on what lies underneath: ")
 
@@ -150,6 +151,7 @@ class NoteEvidence:
     title_cos: float
     source_match: float  # share of the question's names found in the note's paper titles and authors
     primary: bool = True  # among the `k` retrieved notes, not only reachable through links
+    asks: tuple[frozenset[str], ...] = ()  # per passage: the question's topic words (stemmed) it uses
 
     @property
     def best(self) -> float:
@@ -164,8 +166,11 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
     `settings.k` are marked as reachable only through links."""
     rows = [index.row(h.id) for h in hits]
     cited = [" ".join(f"{s.get('title', '')} {s.get('authors', '')}" for s in index.notes[r].sources).lower() for r in rows]
-    # Only names that single out a paper count: "RLHF" is in half the sources, "Sleeper Agents" in one.
-    asked = [n for n in dict.fromkeys(n.lower() for n in names(question)) if sum(n in c for c in cited) == 1]
+    # Only names that single out a paper count: "RLHF" is in half the sources, "Sleeper Agents" in one. A name
+    # most candidate notes discuss ("DPO") is a method, not a way of pointing at one paper.
+    texts = [index.notes[r].text.lower() for r in rows]
+    asked = [n for n in dict.fromkeys(n.lower() for n in names(question))
+             if sum(n in c for c in cited) == 1 and sum(n in t for t in texts) <= SOURCE_NAME_NOTES]
     passages = {row: note_passages(index, row) for row in rows}
     idf = local_idf([p for ps in passages.values() for p in ps])
     unseen = idf.pop("")
@@ -175,7 +180,8 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
         title_cos = float(index.head_matrix(row)[0] @ qv)
         source_match = sum(n in sources for n in asked) / len(asked) if asked else 0.0
         relevance = passage_relevance(question, qv, passages[row], settings, idf)
-        notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k))
+        asks = tuple(frozenset(_stems(p.text) & set(idf)) for p in passages[row])
+        notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k, asks))
     # Researchers name papers by title or first author ("the Sleeper Agents backdoors", "Korbak et al."):
     # a note whose source carries the question's names is the one asked about.
     return sorted(notes, key=lambda n: -(n.best + settings.title_weight * n.title_cos + settings.source_weight * n.source_match))
@@ -191,7 +197,8 @@ def select_passages(notes: list[NoteEvidence], index: NoteIndex, settings: Setti
     The lead note gives its summary (the note's own answer to its title question) when its title
     matches the question, else its most relevant sentence first; then its other sentences within
     `sentence_margin` of its best. Another note joins only if its best passage is within
-    `note_margin` of the lead's, and gives its best one or two. Answers are as long as the evidence is.
+    `note_margin` of the lead's (the lead's counted at most `relevance_cap`: one near-verbatim match in the
+    lead note must not shut out the rest of a broad question), and gives its best one or two. Answers are as long as the evidence is.
     """
     everything, notes = notes, [n for n in notes if n.primary]
     if not notes:
@@ -211,9 +218,11 @@ def select_passages(notes: list[NoteEvidence], index: NoteIndex, settings: Setti
             break
         if lead.relevance[i] >= top - settings.sentence_margin and p not in picked and _novel(p, picked, settings):
             picked.append(p)
+    picked += completing_passages(lead, picked, settings)
     groups = [picked]
+    bar = min(top, settings.relevance_cap)
     for note in notes[1:]:
-        if len(groups) >= settings.max_notes or note.best < max(top - settings.note_margin, settings.note_floor):
+        if len(groups) >= settings.max_notes or note.best < max(bar - settings.note_margin, settings.note_floor):
             continue
         mine: list[Passage] = []
         chosen = [p for g in groups for p in g]
@@ -227,6 +236,23 @@ def select_passages(notes: list[NoteEvidence], index: NoteIndex, settings: Setti
     return groups + linked_evidence(everything, groups, index, settings)
 
 
+def completing_passages(lead: NoteEvidence, picked: list[Passage], settings: Settings) -> list[Passage]:
+    """The lead note's sentences that bring in a word of the question no picked sentence uses (a question
+    asking for two figures needs the sentence with the second), best first, while still within
+    `completion_margin` of the lead's best: the parts of a question often sit in neighbouring sentences."""
+    covered = set().union(*(lead.asks[lead.passages.index(p)] for p in picked if p in lead.passages))
+    extra: list[Passage] = []
+    for i in lead.ranked():
+        p = lead.passages[i]
+        if len(picked) + len(extra) >= settings.lead_sentences + settings.completing_sentences:
+            break
+        if (lead.asks[i] - covered and lead.relevance[i] >= lead.best - settings.completion_margin
+                and p not in picked and _novel(p, picked + extra, settings)):
+            extra.append(p)
+            covered |= lead.asks[i]
+    return extra
+
+
 def linked_evidence(notes: list[NoteEvidence], groups: list[list[Passage]], index: NoteIndex,
                     settings: Settings) -> list[list[Passage]]:
     """For a broad question (at least `link_min_notes` notes already in the answer): notes outside the
@@ -234,7 +260,7 @@ def linked_evidence(notes: list[NoteEvidence], groups: list[list[Passage]], inde
     they belong to the same argument. Each gives its single best passage."""
     if len(groups) < settings.link_min_notes:  # a focused question: links would only add tangents
         return []
-    top = next(n.best for n in notes if n.primary)
+    top = min(next(n.best for n in notes if n.primary), settings.relevance_cap)
     included = {g[0].note_row for g in groups}
     extra: list[list[Passage]] = []
     changed = True

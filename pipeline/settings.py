@@ -37,7 +37,7 @@ class Settings:
     abstain_cosine: float = 0.28
     # Composer (tuned on the tune split of tests/data/answer_eval_*.jsonl only):
     # weight of the share of the question's topic words a sentence uses, beside its cosine.
-    lexical_weight: float = 0.3
+    lexical_weight: float = 0.5
     # weight of the question-to-title cosine when ranking notes (titles are questions).
     title_weight: float = 0.0
     # weight of the share of the question's names (papers, authors) found in a note's sources.
@@ -47,12 +47,18 @@ class Settings:
     # sentences of the lead note within this much of its best one join the answer...
     sentence_margin: float = 0.4
     # ...up to this many.
-    lead_sentences: int = 6
+    lead_sentences: int = 8
     # another note joins only if its best sentence is within this much of the lead's best...
     note_margin: float = 0.25
     # ...and at least this relevant; it gives at most `other_sentences`.
     note_floor: float = 0.5
     other_sentences: int = 2
+    # the lead's best counts at most this much when other notes are measured against it.
+    relevance_cap: float = 1.1
+    # The lead note may add up to `completing_sentences` more that bring in a question word still missing,
+    # if within `completion_margin` of its best.
+    completing_sentences: int = 2
+    completion_margin: float = 0.7
     # a question that draws this many notes by relevance is broad: notes they link to may join...
     link_min_notes: int = 3
     # ...if its best sentence is within this much of the lead's.
@@ -60,7 +66,7 @@ class Settings:
     # notes the composer looks at (the first `k` lead; the rest can join only through links).
     compose_candidates: int = 12
     # most notes cited in one answer.
-    max_notes: int = 6
+    max_notes: int = 8
     # a sentence this similar to one already chosen adds nothing.
     redundancy_cosine: float = 0.8
     # Coverage: candidate notes searched for the question's key terms.
