@@ -184,7 +184,10 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
         notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k, asks))
     # Researchers name papers by title or first author ("the Sleeper Agents backdoors", "Korbak et al."):
     # a note whose source carries the question's names is the one asked about.
-    return sorted(notes, key=lambda n: -(n.best + settings.title_weight * n.title_cos + settings.source_weight * n.source_match))
+    # Retrieval ranked whole notes (BM25 and dense, fused); its order is a prior beside the best sentence.
+    rank = {row: i for i, row in enumerate(rows)}
+    return sorted(notes, key=lambda n: -(n.best + settings.title_weight * n.title_cos + settings.source_weight * n.source_match
+                                         + settings.rank_weight / (1 + rank[n.row])))
 
 
 def _novel(p: Passage, chosen: list[Passage], settings: Settings) -> bool:

@@ -42,6 +42,8 @@ class Settings:
     title_weight: float = 0.0
     # weight of the share of the question's names (papers, authors) found in a note's sources.
     source_weight: float = 0.3
+    # weight of the note's retrieval rank (weight / (1 + rank)) when choosing the lead note.
+    rank_weight: float = 0.25
     # a lead note whose title is this close to the question gives its whole summary.
     title_match: float = 0.55
     # sentences of the lead note within this much of its best one join the answer...
