@@ -42,9 +42,11 @@ def build_app(settings: Settings):
 
     ask, score, add_note, rebuild = api(bench.ask), api(bench.score), api(bench.add_note), api(bench.rebuild)
 
-    def ask_view(question: str, kind: str, base_url: str, model: str, timeout: float, strict: bool):
-        """Without an LLM: one answer. With one: its reply streams in, then the grounded answer replaces it."""
+    def ask_view(question: str, kind: str, base_url: str, model: str, timeout: float, strict: bool, progress=gr.Progress()):
+        """Without an LLM: one answer. With one: its reply streams in, then the grounded answer replaces it.
+        Notes changed on disk are embedded first, with a progress bar."""
         try:
+            bench.refresh(progress=lambda f, m: progress(f, desc=m))
             if kind == NO_LLM:
                 answer = bench.ask(question)
             else:
@@ -89,12 +91,15 @@ def build_app(settings: Settings):
             return error_message(exc)
         return f"Saved note '{report['id']}'. Index: {report['added']} added, {report['updated']} updated, {report['notes']} notes."
 
-    def rebuild_view(progress=gr.Progress()):
+    def update_view(full: bool, progress=gr.Progress()):
         try:
-            r = bench.rebuild(progress=lambda f, m: progress(f, desc=m))
+            r = bench.rebuild(progress=lambda f, m: progress(f, desc=m), full=full)
         except ERRORS as exc:
             return error_message(exc)
-        return f"Rebuilt the index: {r['notes']} notes in {r['seconds']:.1f}s."
+        if full:
+            return f"Rebuilt the index: {r['notes']} notes re-embedded in {r['seconds']:.1f}s."
+        return (f"Updated the index in {r['seconds']:.1f}s: {r['added']} added, {r['updated']} updated, "
+                f"{r['removed']} removed, {r['unchanged']} unchanged ({r['notes']} notes).")
 
     def browse(query: str):
         try:
@@ -139,9 +144,12 @@ def build_app(settings: Settings):
                 add_button = gr.Button("Validate and add")
                 add_status = gr.Textbox(label="Result", interactive=False, lines=4)
                 add_button.click(add_view, [upload, note_id, title, summary, body, sources, tags, related], add_status, api_name=False)
-            rebuild_button = gr.Button("Rebuild index")
+            with gr.Row():
+                update_button = gr.Button("Update index")  # only notes added, edited or deleted since the last build
+                rebuild_button = gr.Button("Full rebuild", variant="secondary")  # re-embeds every note
             rebuild_status = gr.Textbox(label="Index", interactive=False)
-            rebuild_button.click(rebuild_view, None, rebuild_status, api_name=False)
+            update_button.click(lambda progress=gr.Progress(): update_view(False, progress), None, rebuild_status, api_name=False)
+            rebuild_button.click(lambda progress=gr.Progress(): update_view(True, progress), None, rebuild_status, api_name=False)
         with gr.Tab("Score"):
             pasted = gr.Textbox(label="Answer with citations ([note-id] or [1] with a Sources list)", lines=10)
             judge_mode = gr.Radio(list(JUDGE_MODES), value="auto", label="Grounding judge",

@@ -239,6 +239,7 @@ def cli_cold_starts(settings: Settings, runs: int = 5) -> dict:
         subprocess.run(cli + ["index", *args], capture_output=True, check=True, cwd=ROOT, env=env)  # an index for this embedder
         out[kind] = {"ask_s": _median_wall(cli + ["ask", "Does RLHF hurt calibration?", "--json", *args], runs, env),
                      "score_s": _median_wall(cli + ["score", "-", "--judge", "features", "--json", *args], runs, env, answer)}
+    subprocess.run(cli + ["index", *args], capture_output=True, check=True, cwd=ROOT)  # back to the default embedder's index
     return out
 
 

@@ -66,19 +66,20 @@ def clean_question(question: str) -> str:
     return text
 
 
-def open_index(settings: Settings, embedder, log=None) -> NoteIndex:
-    """Load the index, building or repairing it first when it is missing, corrupt or out of date."""
+def open_index(settings: Settings, embedder, log=None, progress=None) -> NoteIndex:
+    """Load the index, building or repairing it first when it is missing, corrupt or out of date;
+    `progress(fraction, message)` follows any embedding."""
     try:
         index = load_index(settings, embedder.name, embedder.dim)
     except (IndexMissing, IndexCorrupt) as exc:
         if log:
             log(f"{exc}; rebuilding the index")
-        build_index(settings, embedder, full=isinstance(exc, IndexCorrupt))
+        build_index(settings, embedder, full=isinstance(exc, IndexCorrupt), progress=progress)
         return load_index(settings, embedder.name, embedder.dim)
     corpus = load_corpus(settings.corpus_dir)
     if not corpus.problems and sorted(n.hash for n in index.notes) != sorted(n.hash for n in corpus.notes):
         try:
-            build_index(settings, embedder, corpus=corpus, wait_seconds=0)
+            build_index(settings, embedder, corpus=corpus, wait_seconds=0, progress=progress)
         except IndexBusy:  # a build is running: answer from the index we have rather than wait
             if log:
                 log("the corpus changed and another build is running; answering from the current index")
@@ -133,9 +134,14 @@ class AnswerEngine:
         self.index, self.embedder, self.settings = index, embedder, settings
         self.llm, self.strict = llm, strict
         self.judge_note = judge_note
+        self._judge, self._judge_mode = judge, judge_mode
         self.search = NoteSearch(index, embedder, settings)
         self.scorer = GroundingScorer(embedder, self.note_sentences, judge=judge, mode=judge_mode if judge else "features")
         self.chain = self._build_chain()
+
+    def with_index(self, index: NoteIndex) -> "AnswerEngine":
+        """The same engine (embedder, composer, judge) over a newer index."""
+        return AnswerEngine(index, self.embedder, self.settings, self.llm, self.strict, self._judge, self._judge_mode, self.judge_note)
 
     def note_sentences(self, note_id: str):
         row = self.index.row(note_id)

@@ -257,6 +257,15 @@ def note_files(corpus_dir: Path) -> list[Path]:
     return sorted(p for p in corpus_dir.glob("*.md"))
 
 
+def corpus_signature(corpus_dir: Path) -> tuple:
+    """Names, sizes and modification times of the note files: equal signatures mean nothing was added,
+    edited or deleted (a stat per file, no reading), so a running server can check before every question."""
+    try:
+        return tuple((p.name, st.st_size, st.st_mtime_ns) for p in note_files(corpus_dir) if (st := p.stat()))
+    except OSError:  # a file vanished mid-listing: treat the corpus as changed
+        return ()
+
+
 def load_corpus(corpus_dir: Path) -> Corpus:
     """Read and validate every note, then the checks that span notes (duplicate ids, related links)."""
     if not corpus_dir.is_dir():

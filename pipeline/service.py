@@ -9,10 +9,10 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from .chain import AnswerEngine, JudgeChoice, load_engine, score_text
+from .chain import AnswerEngine, JudgeChoice, load_engine, open_index, score_text
 from .ground import JUDGE_MODES
 from .index import build_index
-from .notes import NoteError, check_new_note, load_corpus
+from .notes import NoteError, check_new_note, corpus_signature, load_corpus
 from .settings import Settings
 
 MAX_UPLOAD_BYTES = 1_000_000
@@ -30,6 +30,7 @@ class Workbench:
         self._lock = threading.Lock()
         self._notes_cache: tuple[str, dict] | None = None
         self._engine: AnswerEngine | None = None
+        self._signature: tuple | None = None  # of the corpus folder when the index was last checked against it
         self._load_error: BaseException | None = None
         self._ready = threading.Event()
         if background:
@@ -42,7 +43,9 @@ class Workbench:
     def _start(self) -> None:
         try:
             # The judge model loads on the first sentence it reads; until `make install-judge`, auto scores with features.
+            signature = corpus_signature(self.settings.corpus_dir)
             self._engine = load_engine(self.settings, judge=JudgeChoice("auto"))
+            self._signature = signature
         except BaseException as exc:  # kept for the first caller, who reports it
             self._load_error = exc
         finally:
@@ -67,14 +70,29 @@ class Workbench:
             self._notes_cache = (gen, {n.id: {**n.listing(), "body": n.body} for n in corpus.notes})
         return self._notes_cache[1]
 
-    def ask(self, question: str, k: int | None = None) -> dict:
-        return self.engine.ask(question, k).to_json()
+    def refresh(self, progress=None) -> AnswerEngine:
+        """The engine over an index that matches the corpus on disk: notes added, edited or deleted in the folder
+        (by an editor, git, another process) are embedded incrementally before the question is answered, as
+        `inquire ask` does. A cheap listing of file names, sizes and times decides whether to look closer."""
+        signature = corpus_signature(self.settings.corpus_dir)
+        if signature == self._signature:
+            return self.engine
+        with self._lock:
+            engine = self.engine
+            index = open_index(self.settings, engine.embedder, progress=progress)
+            if index.generation != engine.index.generation:
+                self.engine = engine = engine.with_index(index)
+            self._signature = signature
+        return engine
+
+    def ask(self, question: str, k: int | None = None, progress=None) -> dict:
+        return self.refresh(progress).ask(question, k).to_json()
 
     def ask_stream(self, question: str, model, strict: bool = True) -> Iterator[tuple[str, object]]:
         """Ask with a LangChain chat model: ("text", the reply so far) while it writes, then ("answer", JSON)
         once the reply is grounded (or the default composer's answer, if the model failed)."""
         events: queue.Queue = queue.Queue()
-        engine = self.engine
+        engine = self.refresh()
 
         def run() -> None:
             try:
@@ -100,15 +118,17 @@ class Workbench:
             raise UserError("paste an answer with citations such as [note-id] to score it")
         if judge not in JUDGE_MODES:
             raise UserError(f"judge must be one of {', '.join(JUDGE_MODES)}, not '{judge}'")
-        if judge == "llm" and self.engine.scorer.judge is None:
-            raise UserError(f"the LLM judge is not available ({self.engine.judge_note}); choose auto or features")
-        return score_text(self.engine, text, judge)
+        engine = self.refresh()
+        if judge == "llm" and engine.scorer.judge is None:
+            raise UserError(f"the LLM judge is not available ({engine.judge_note}); choose auto or features")
+        return score_text(engine, text, judge)
 
     def search_notes(self, query: str) -> list[dict]:
+        engine = self.refresh()
         notes = self.notes()
         if not query or not query.strip():
             return list(notes.values())
-        hits = self.engine.search.search(query, 10)
+        hits = engine.search.search(query, 10)
         return [notes[h.id] for h in hits if h.id in notes]
 
     def add_note(self, markdown: str, progress=None) -> dict:
@@ -133,13 +153,16 @@ class Workbench:
                     f.write(data)
                 os.replace(part, target)
                 report = build_index(self.settings, self.engine.embedder, progress=progress)
-                self.engine = AnswerEngine(self._load(), self.engine.embedder, self.settings)
+                self.engine = self.engine.with_index(self._load())
         return {**report.to_json(), "id": note.id}
 
-    def rebuild(self, progress=None) -> dict:
+    def rebuild(self, progress=None, full: bool = True) -> dict:
+        """Update the index from the corpus: only new or edited notes are embedded, or every note with `full`."""
         with self._lock:
-            report = build_index(self.settings, self.engine.embedder, full=True, progress=progress)
-            self.engine = AnswerEngine(self._load(), self.engine.embedder, self.settings)
+            signature = corpus_signature(self.settings.corpus_dir)
+            report = build_index(self.settings, self.engine.embedder, full=full, progress=progress)
+            self.engine = self.engine.with_index(self._load())
+            self._signature = signature
         return report.to_json()
 
     def _load(self):

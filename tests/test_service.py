@@ -20,3 +20,28 @@ def test_a_failed_background_load_surfaces_on_first_use(tmp_path):
         bench.ask("Does RLHF hurt calibration?")
     with pytest.raises(ValueError, match="broken.md"):  # and again: the error is kept, not swallowed
         bench.search_notes("RLHF")
+
+
+def test_the_workbench_answers_from_notes_edited_on_disk(workspace):
+    bench = Workbench(workspace)
+    question = "What did the zebra-finch replication find about reward hacking?"
+    assert not any("zebra-finch" in s["text"] for s in bench.ask(question)["sentences"])
+    note = workspace.corpus_dir / "reward-model-ensembles.md"
+    text = note.read_text(encoding="utf-8")
+    added = ("A zebra-finch replication of reward hacking found that songbirds trained against a learned reward "
+             "inflated the reward by 37% while their real song quality fell.")
+    note.write_text(text.rstrip() + "\n\n" + added + "\n", encoding="utf-8")
+    answer = bench.ask(question)
+    assert any("zebra-finch" in s["text"] for s in answer["sentences"])
+    note.unlink()  # a deleted note leaves the answers too
+    assert "reward-model-ensembles" not in {s["id"] for s in bench.search_notes("reward model ensembles")}
+
+
+def test_update_embeds_only_what_changed_and_full_rebuild_everything(workspace):
+    bench = Workbench(workspace)
+    note = workspace.corpus_dir / "reward-model-ensembles.md"
+    note.write_text(note.read_text(encoding="utf-8") + "\nOne more sentence about ensembles for the test.\n", encoding="utf-8")
+    update = bench.rebuild(full=False)
+    assert (update["updated"], update["added"]) == (1, 0) and update["unchanged"] == update["notes"] - 1
+    full = bench.rebuild(full=True)
+    assert full["unchanged"] == 0 and full["notes"] == update["notes"]
