@@ -180,6 +180,11 @@ def cmd_score(args) -> int:
 
 def cmd_bench(args) -> int:
     """Run the benchmarks (--quick: one small run; otherwise the full table, written to bench/results.json)."""
+    import importlib.util
+
+    if importlib.util.find_spec("langchain_community") is None:  # the peer the benchmarks compare against
+        raise CommandError("inquire bench needs langchain-community for its LangChain peer; install it with "
+                           "`.venv/bin/pip install -e '.[bench]'` (or run `make bench`, which does)")
     from .bench import main as bench
 
     return bench((["--quick"] if args.quick else []) + (["--json"] if args.json else []))
