@@ -53,6 +53,53 @@ class Answer:
         }
 
 
+@dataclass(frozen=True)
+class Question:
+    """What the chain is asked: the cleaned question, how many notes, and per-question composer options."""
+
+    text: str
+    k: int
+    chat_model: object | None = None  # a LangChain chat model overriding the engine's
+    strict: bool | None = None
+    on_text: Callable[[str], None] | None = None  # receives the LLM's text as it streams
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The retrieve stage's result: the question's vector, the notes found, what no note covers, and
+    whether to decline."""
+
+    question: Question
+    qv: object  # the question's unit vector (numpy)
+    hits: list  # the first `k` notes
+    candidates: list  # the notes the composer may draw on (the first `k` lead)
+    abstain: bool
+    gaps: list[str]
+    ms: float
+
+
+@dataclass(frozen=True)
+class Composition:
+    """The compose stage's result: the draft and which composer wrote it."""
+
+    retrieval: Retrieval
+    draft: Draft
+    composer: str  # "default" or "llm"
+    llm: dict | None  # what the LLM composer's strict grounding removed, or why it fell back
+    ms: float
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 1)
+
+
+def grounding_summary(metrics: dict) -> dict:
+    """The answer-level grounding numbers from `citation_metrics`."""
+    joint = metrics["joint"]
+    return {"supported_fraction": round(sum(g.supported for g in joint) / len(joint), 4) if joint else 0.0,
+            "citation_recall": metrics["citation_recall"], "citation_precision": metrics["citation_precision"]}
+
+
 def clean_question(question: str) -> str:
     """Collapse whitespace and control characters; refuse empty or oversized questions with a reason."""
     if not isinstance(question, str):
@@ -153,70 +200,62 @@ class AnswerEngine:
         return pairs + [(t, None) for t in split_sentences(self.index.notes[row].summary)]
 
     def _build_chain(self) -> Runnable:
-        def retrieve(state: dict) -> dict:
-            t = time.perf_counter()
-            question = state["question"]
-            qv = self.embedder.embed([question])[0]
-            candidates = self.search.search(question, max(state["k"], self.settings.gap_candidates, self.settings.compose_candidates), query_vector=qv)
-            hits = candidates[:state["k"]]
-            coverage = find_gaps(question, [self.index.note(h.id).text for h in candidates])
-            remainder_best = None
-            if not coverage.complete and coverage.remainder:
-                remainder_best = self.search.best_dense(coverage.remainder)
-            best = max((h.dense for h in hits), default=-1.0)
-            abstain = not hits or declines(coverage, best, remainder_best, gap_share(question, coverage), self.settings)
-            return {**state, "qv": qv, "hits": hits, "candidates": candidates[:self.settings.compose_candidates],
-                    "abstain": abstain, "gaps": coverage.gaps,
-                    "t_retrieve": time.perf_counter() - t}
+        """Question -> Retrieval -> Composition -> Answer, each stage a typed record (see the dataclasses above)."""
+        return RunnableLambda(self._retrieve) | RunnableLambda(self._compose) | RunnableLambda(self._ground)
 
-        def draft(state: dict) -> dict:
-            t = time.perf_counter()
-            composer, llm_report = "default", None
-            llm = state.get("chat_model") or self.llm
-            if llm is not None and not state["abstain"]:
-                from .llm_compose import LLMFailure, compose_with_llm
+    def _retrieve(self, q: Question) -> Retrieval:
+        """Candidate notes, the question's uncovered terms, and whether to decline."""
+        t = time.perf_counter()
+        qv = self.embedder.embed([q.text])[0]
+        depth = max(q.k, self.settings.gap_candidates, self.settings.compose_candidates)
+        candidates = self.search.search(q.text, depth, query_vector=qv)
+        hits = candidates[:q.k]
+        coverage = find_gaps(q.text, [self.index.note(h.id).text for h in candidates])
+        remainder_best = None
+        if not coverage.complete and coverage.remainder:
+            remainder_best = self.search.best_dense(coverage.remainder)
+        best = max((h.dense for h in hits), default=-1.0)
+        abstain = not hits or declines(coverage, best, remainder_best, gap_share(q.text, coverage), self.settings)
+        return Retrieval(q, qv, hits, candidates[:self.settings.compose_candidates], abstain, coverage.gaps,
+                         _ms(t))
 
-                strict = self.strict if state.get("strict") is None else state["strict"]
-                try:
-                    d, report = compose_with_llm(state["question"], state["qv"], self.index, state["hits"], self.scorer,
-                                                 llm, strict, self.settings.next_lines, state.get("on_text"))
-                    composer, llm_report = "llm", {**report.to_json(), "fallback": None}
-                except LLMFailure as exc:
-                    partial = exc.report.to_json() if exc.report else {"removed": [], "dropped_citations": [], "repaired": [], "attributed": []}
-                    llm_report = {**partial, "fallback": f"{exc}; answered with the default composer"}
-            if composer == "default":
-                d = compose(state["question"], state["qv"], self.index, state["candidates"], self.settings, state["abstain"],
-                            state["gaps"], k=state["k"])
-            return {**state, "draft": d, "composer": composer, "llm": llm_report, "t_compose": time.perf_counter() - t}
+    def _compose(self, r: Retrieval) -> Composition:
+        """The draft: the LLM composer's when one is set (falling back on failure), else the extractive one."""
+        t = time.perf_counter()
+        q = r.question
+        llm = q.chat_model or self.llm
+        if llm is not None and not r.abstain:
+            from .llm_compose import LLMFailure, compose_with_llm
 
-        def ground(state: dict) -> dict:
-            t = time.perf_counter()
-            d: Draft = state["draft"]
-            pairs = [(s.text, s.citations) for s in d.sentences]
-            metrics = citation_metrics(pairs, self.scorer)
-            for sentence, g in zip(d.sentences, metrics["joint"]):
-                sentence.support, sentence.supported = g.support, g.supported
-                sentence.evidence, sentence.unsupported, sentence.decided_by = g.evidence, g.unsupported, g.decided_by
-            n = len(pairs)
-            grounding = {
-                "supported_fraction": round(sum(g.supported for g in metrics["joint"]) / n, 4) if n else 0.0,
-                "citation_recall": metrics["citation_recall"],
-                "citation_precision": metrics["citation_precision"],
-            }
-            return {**state, "grounding": grounding, "t_ground": time.perf_counter() - t}
+            strict = self.strict if q.strict is None else q.strict
+            try:
+                d, report = compose_with_llm(q.text, r.qv, self.index, r.hits, self.scorer, llm, strict,
+                                             self.settings.next_lines, q.on_text)
+                return Composition(r, d, "llm", {**report.to_json(), "fallback": None}, _ms(t))
+            except LLMFailure as exc:
+                partial = exc.report.to_json() if exc.report else {"removed": [], "dropped_citations": [], "repaired": [], "attributed": []}
+                fallback = {**partial, "fallback": f"{exc}; answered with the default composer"}
+        else:
+            fallback = None
+        d = compose(q.text, r.qv, self.index, r.candidates, self.settings, r.abstain, r.gaps, k=q.k)
+        return Composition(r, d, "default", fallback, _ms(t))
 
-        def finish(state: dict) -> Answer:
-            ms = {k: round(state[f"t_{k}"] * 1000, 1) for k in ("retrieve", "compose", "ground")}
-            ms["total"] = round(sum(ms.values()), 1)
-            return Answer(state["draft"], state["grounding"], ms, state["composer"], state["llm"])
-
-        return RunnableLambda(retrieve) | RunnableLambda(draft) | RunnableLambda(ground) | RunnableLambda(finish)
+    def _ground(self, c: Composition) -> Answer:
+        """Every sentence scored against the notes it cites; the answer with its timings."""
+        t = time.perf_counter()
+        sentences = c.draft.sentences
+        metrics = citation_metrics([(s.text, s.citations) for s in sentences], self.scorer)
+        for sentence, g in zip(sentences, metrics["joint"]):
+            sentence.support, sentence.supported = g.support, g.supported
+            sentence.evidence, sentence.unsupported, sentence.decided_by = g.evidence, g.unsupported, g.decided_by
+        ms = {"retrieve": c.retrieval.ms, "compose": c.ms, "ground": _ms(t)}
+        ms["total"] = round(sum(ms.values()), 1)
+        return Answer(c.draft, grounding_summary(metrics), ms, c.composer, c.llm)
 
     def ask(self, question: str, k: int | None = None, llm=None, strict: bool | None = None,
             on_text: Callable[[str], None] | None = None) -> Answer:
         """`llm`/`strict` override the engine's for this question; `on_text` receives the LLM's text as it streams."""
-        state = {"question": clean_question(question), "k": k or self.settings.k, "chat_model": llm, "strict": strict, "on_text": on_text}
-        return self.chain.invoke(state)
+        return self.chain.invoke(Question(clean_question(question), k or self.settings.k, llm, strict, on_text))
 
 
 def load_engine(settings: Settings, log=None, llm=None, strict: bool = True, judge: JudgeChoice | None = None) -> AnswerEngine:
@@ -252,12 +291,9 @@ def score_text(engine: AnswerEngine, text: str, mode: str | None = None) -> dict
         sentences.append({"text": s.text, "citations": s.citations, "support": g.support, "supported": g.supported,
                           "evidence": g.evidence, "unsupported": unsupported, "decided_by": g.decided_by,
                           "judge_support": g.judge_support})
-    n = len(sentences)
     return {
         "sentences": sentences,
-        "supported_fraction": round(sum(x["supported"] for x in sentences) / n, 4) if n else 0.0,
-        "citation_recall": metrics["citation_recall"],
-        "citation_precision": metrics["citation_precision"],
+        **grounding_summary(metrics),
         "unknown_citations": list(dict.fromkeys(unknown)),
         "uncited_sentences": [x["text"] for x in sentences if not x["citations"]],
         "judge": _judge_used(engine, mode),

@@ -34,6 +34,7 @@ MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 # Bumped when the export recipe changes, so an old export is never mistaken for a new one.
 EXPORT_RECIPE = 2
 ONNX_THREADS = 2
+BULK_TEXTS = 16  # from this many texts on, one one-thread session per core
 
 
 class ModelMissing(RuntimeError):
@@ -117,16 +118,34 @@ class OnnxEmbedder:
     dim: int
     batch_size: int  # kept for the interface; texts are run one at a time
     kind: str
-    _session: object = field(repr=False)
+    _session: object = field(repr=False)  # `threads` threads, for a question or a few texts
     _tokenizer: object = field(repr=False)
+    _open_worker: object = field(repr=False, default=None)  # makes a one-thread session, for bulk embedding
+    threads: int = ONNX_THREADS
+    _workers: list = field(repr=False, default_factory=list)
+
+    def _run(self, session, encoding) -> np.ndarray:
+        ids = np.array([encoding.ids], dtype=np.int64)
+        return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
+                                  "token_type_ids": np.zeros_like(ids)})[0][0]
 
     def _hidden(self, texts: list[str]):
-        """Each text's word pieces and their final hidden states."""
-        for encoding in self._tokenizer.encode_batch(texts):
-            ids = np.array([encoding.ids], dtype=np.int64)
-            states = self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
-                                              "token_type_ids": np.zeros_like(ids)})[0][0]
-            yield encoding.tokens, states
+        """Each text's word pieces and their final hidden states. Many texts are shared between one-thread
+        sessions, one per core (onnxruntime releases the GIL): more throughput than one session using every
+        core for one small text at a time, and the same vectors, since each text still runs alone."""
+        encodings = self._tokenizer.encode_batch(texts)
+        if len(encodings) < BULK_TEXTS or self.threads < 2 or self._open_worker is None:
+            states = [self._run(self._session, e) for e in encodings]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            if not self._workers:
+                self._workers = [self._open_worker() for _ in range(self.threads)]
+            n = len(self._workers)
+            with ThreadPoolExecutor(n) as pool:
+                parts = list(pool.map(lambda i: [self._run(self._workers[i], e) for e in encodings[i::n]], range(n)))
+            states = [parts[i % n][i // n] for i in range(len(encodings))]
+        return [(e.tokens, h) for e, h in zip(encodings, states)]
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -254,15 +273,19 @@ def onnx_embedder(kind: str, batch_size: int = 64, threads: int = ONNX_THREADS, 
     path = onnx_file(kind)
     if not _current(path, weights_digest()):
         path = export_onnx(kind, log=log)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def open_session(n: int):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = n
+        options.inter_op_num_threads = 1
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    session = open_session(threads)
     tokenizer = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.no_padding()
     dim = int(session.get_outputs()[0].shape[-1])
-    return OnnxEmbedder(embedder_name(kind), dim, batch_size, kind, session, tokenizer)
+    return OnnxEmbedder(embedder_name(kind), dim, batch_size, kind, session, tokenizer, lambda: open_session(1), threads)
 
 
 class EmbeddingCache:
