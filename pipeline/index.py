@@ -10,7 +10,6 @@ by row on demand, so a process holds only note vectors (a FAISS flat index) and 
 """
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import os
@@ -226,11 +225,8 @@ def _flat(vectors: np.ndarray, dim: int) -> faiss.IndexFlatIP:
 def _sha256_file(path: Path) -> str:
     import hashlib
 
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def current_generation(index_dir: Path) -> Path | None:
@@ -289,21 +285,18 @@ def _offsets(counts: list[int]) -> np.ndarray:
 @contextmanager
 def build_lock(index_dir: Path, wait_seconds: float) -> Iterator[None]:
     """One build at a time. A second waits up to `wait_seconds`, then gets IndexBusy."""
+    from filelock import FileLock, Timeout
+
     index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "a+") as handle:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise IndexBusy(f"another build holds {index_dir / '.lock'}; wait for it to finish, then retry") from None
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(index_dir / ".lock")
+    try:
+        lock.acquire(timeout=wait_seconds)
+    except Timeout:
+        raise IndexBusy(f"another build holds {index_dir / '.lock'}; wait for it to finish, then retry") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def note_head_text(note: IndexedNote) -> str:

@@ -68,18 +68,6 @@ class Note:
             "sources": [asdict(s) for s in self.sources],
         }
 
-    def to_markdown(self) -> str:
-        meta = {
-            "id": self.id,
-            "title": self.title,
-            "summary": self.summary,
-            "sources": [asdict(s) for s in self.sources],
-            "tags": list(self.tags),
-            "related": list(self.related),
-        }
-        front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
-        return f"---\n{front}---\n{self.body.strip()}\n"
-
 
 @dataclass(frozen=True)
 class Problem:

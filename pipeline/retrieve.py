@@ -28,10 +28,6 @@ class Hit:
     dense: float  # mean of note cosine and best sentence cosine with the query
     bm25: float
 
-    def to_json(self) -> dict:
-        return {"id": self.id, "title": self.title, "score": round(self.score, 6),
-                "dense": round(self.dense, 4), "bm25": round(self.bm25, 4)}
-
 
 def rrf(rankings: list[tuple[list[int], float]], k: int) -> dict[int, float]:
     """Weighted reciprocal rank fusion (Cormack, Clarke & Buettcher 2009): sum of w / (k + rank)."""

@@ -1,0 +1,43 @@
+"""Table tests for the pure functions the stages rest on: fusion, sentence splitting, citation parsing."""
+import pytest
+
+from pipeline.cited import parse_cited_answer
+from pipeline.retrieve import rrf
+from pipeline.text import split_sentences
+
+
+@pytest.mark.parametrize("rankings, k, expected", [
+    ([([3, 1, 2], 1.0)], 10, {3: 1 / 11, 1: 1 / 12, 2: 1 / 13}),
+    ([([3, 1, 2], 1.0), ([1, 3], 1.0)], 10, {3: 1 / 11 + 1 / 12, 1: 1 / 12 + 1 / 11, 2: 1 / 13}),
+    ([([5], 2.0), ([6], 1.0)], 0, {5: 2.0, 6: 1.0}),  # the weight scales a ranking's votes
+    ([], 60, {}),
+])
+def test_reciprocal_rank_fusion(rankings, k, expected):
+    fused = rrf(rankings, k)
+    assert fused.keys() == expected.keys()
+    assert all(fused[r] == pytest.approx(v) for r, v in expected.items())
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Korbak et al. found it. Scores rose 2.5 points.", ["Korbak et al. found it.", "Scores rose 2.5 points."]),
+    ("One.\n\nTwo? Three!", ["One.", "Two?", "Three!"]),
+    ("# Heading\n\nBody text e.g. this one.", ["Body text e.g. this one."]),
+    ("A line\nwrapped in the middle.", ["A line wrapped in the middle."]),
+    ("", []),
+])
+def test_sentence_splitting(text, expected):
+    assert split_sentences(text) == expected
+
+
+@pytest.mark.parametrize("text, sentences, unresolved", [
+    ("RLHF raised false claims [rlhf-truth-indifference]. DPO drops the reward model [dpo-implicit-reward][ppo-instructgpt].",
+     [("RLHF raised false claims.", ["rlhf-truth-indifference"]), ("DPO drops the reward model.", ["dpo-implicit-reward", "ppo-instructgpt"])], []),
+    ("A claim [1]. Another [2].\n\nSources\n1. [rlhf-truth-indifference] title\n2. [dpo-implicit-reward] t",
+     [("A claim.", ["rlhf-truth-indifference"]), ("Another.", ["dpo-implicit-reward"])], []),
+    ("No citation here. Cited one [a-b].", [("No citation here.", []), ("Cited one.", ["a-b"])], []),
+    ("A claim [3].\n\nSources\n1. [x-y] t", [("A claim.", [])], ["[3]"]),
+])
+def test_citation_parsing(text, sentences, unresolved):
+    parsed = parse_cited_answer(text)
+    assert [(s.text, s.citations) for s in parsed.sentences] == sentences
+    assert parsed.unresolved == unresolved
