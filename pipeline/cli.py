@@ -202,15 +202,9 @@ def cmd_eval(args) -> int:
 
 def cmd_serve(args) -> int:
     """Serve the web page (Gradio) on --host/--port."""
-    import importlib.util
+    from .web import main as serve
 
-    app_file = Path(__file__).resolve().parent.parent / "app.py"
-    if not app_file.is_file():
-        raise CommandError(f"{app_file} is missing; run `inquire serve` from a checkout of the project")
-    spec = importlib.util.spec_from_file_location("inquire_app", app_file)
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    return app.main(["--host", args.host, "--port", str(args.port), "--corpus", args.corpus, "--index", args.index])
+    return serve(["--host", args.host, "--port", str(args.port), "--corpus", args.corpus, "--index", args.index])
 
 
 def judge_options(p: argparse.ArgumentParser) -> None:
