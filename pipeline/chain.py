@@ -15,11 +15,12 @@ from .notes import load_corpus
 from .retrieve import NoteSearch
 from .settings import Settings
 from .text import split_sentences
+from .errors import InquireError
 
 MAX_QUESTION_CHARS = 2000
 
 
-class QuestionError(ValueError):
+class QuestionError(InquireError, ValueError):
     pass
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .notes import ID_PATTERN
 from .text import split_sentences
+from .errors import InquireError
 
 _BRACKET = re.compile(r"\[([^\[\]]{1,400})\]")
 _SECTION = re.compile(r"^\s*(?:#+\s*)?\**\s*(sources|references|next inquiring lines|nearest inquiring lines)\b", re.IGNORECASE)
@@ -14,7 +15,7 @@ _MAX_ANSWER_CHARS = 200_000
 _TRAILING_CITATION = re.compile(r"([.!?])\s*((?:\[[^\[\]]{1,400}\]\s*)+)")
 
 
-class AnswerTextError(ValueError):
+class AnswerTextError(InquireError, ValueError):
     pass
 
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from .settings import Settings, force_offline
+from .errors import InquireError
 
 EXIT_OK, EXIT_PROBLEM = 0, 1  # argparse itself exits 2 on usage errors
 
 
-class CommandError(Exception):
+class CommandError(InquireError):
     """An expected failure: printed as one clean message, never a traceback."""
 
 
@@ -51,10 +50,11 @@ def cmd_notes(args) -> int:
     return EXIT_OK
 
 
-def _report_text(report) -> str:
-    text = (f"{report.notes} notes: {report.added} added, {report.updated} updated, {report.removed} removed, "
-            f"{report.unchanged} unchanged in {report.seconds:.1f}s")
-    return f"{report.reason}\n{text}" if report.reason else text
+def _report_text(report: dict) -> str:
+    """A build report's JSON (`BuildReport.to_json`) as one or two lines."""
+    text = (f"{report['notes']} notes: {report['added']} added, {report['updated']} updated, {report['removed']} removed, "
+            f"{report['unchanged']} unchanged in {report['seconds']:.1f}s")
+    return f"{report['reason']}\n{text}" if report.get("reason") else text
 
 
 def cmd_index(args) -> int:
@@ -64,32 +64,22 @@ def cmd_index(args) -> int:
 
     settings = _settings(args)
     report = build_index(settings, load_embedder(settings.batch_size), full=args.full)
-    _emit(args, report.to_json(), _report_text(report))
+    _emit(args, report.to_json(), _report_text(report.to_json()))
     return EXIT_OK
 
 
 def cmd_add(args) -> int:
     """Validate a note file, copy it into the corpus and update the index."""
     from .embed import load_embedder
-    from .index import build_index
     from .notes import check_new_note
+    from .service import add_note
 
     settings = _settings(args)
     source = Path(args.file)
-    note = check_new_note(source, settings.corpus_dir)
-    target = settings.corpus_dir / f"{note.id}.md"
-    if target.exists() and not args.replace:
-        raise CommandError(f"{target} already exists; pass --replace to overwrite note '{note.id}'")
-    handle, tmp = tempfile.mkstemp(dir=settings.corpus_dir, prefix=".adding-", suffix=".tmp")
-    os.close(handle)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    report = build_index(settings, load_embedder(settings.batch_size))
-    _emit(args, report.to_json(), f"added {target}\n{_report_text(report)}")
+    check_new_note(source, settings.corpus_dir)  # the file's own checks: encoding, size, id = file name
+    report = add_note(settings, source.read_text(encoding="utf-8"), load_embedder(settings.batch_size),
+                      replace=args.replace, origin=str(source))
+    _emit(args, report, f"added {report['saved_as']}\n{_report_text(report)}")
     return EXIT_OK
 
 
@@ -148,19 +138,9 @@ def cmd_score(args) -> int:
     if args.judge != "features":
         _log(f"grounding judge: {engine.judge_note}")
     if args.batch:
-        results = []
-        for n, line in enumerate(Path(args.batch).read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                text = record["answer"] if isinstance(record, dict) else None
-            except (ValueError, KeyError, TypeError):
-                text = None
-            if not isinstance(text, str):
-                raise CommandError(f"{args.batch}:{n}: each line must be a JSON object with an 'answer' string")
-            report = score_text(engine, text)
-            results.append({"id": record.get("id", n), **report})
+        from .service import score_batch
+
+        results = score_batch(engine, Path(args.batch).read_text(encoding="utf-8").splitlines(), args.batch)
         table = [f"{'id':>12}  sentences  supported  cit.recall  cit.precision  unknown"]
         table += [f"{str(r['id'])[:12]:>12}  {len(r['sentences']):9}  {r['supported_fraction']:9.2f}  {r['citation_recall']:10.2f}  "
                   f"{r['citation_precision']:13.2f}  {len(r['unknown_citations'])}" for r in results]
@@ -261,11 +241,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     force_offline()
     args = parser().parse_args(argv)
-    from .cited import AnswerTextError
-    from .chain import QuestionError
-    from .judge import JudgeUnavailable
-    from .embed import ModelMissing
-    from .index import IndexError_
     from .notes import NoteError
 
     try:
@@ -276,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"error": "invalid note", "problems": [str(p) for p in exc.problems]}, indent=2))
         return EXIT_PROBLEM
-    except (CommandError, QuestionError, AnswerTextError, IndexError_, ModelMissing, JudgeUnavailable, OSError) as exc:
+    except (InquireError, OSError) as exc:  # anything else is a bug: let it show as one
         _log(str(exc))
         if args.json:
             print(json.dumps({"error": str(exc)}))

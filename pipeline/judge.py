@@ -36,6 +36,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Protocol
 
+from .errors import InquireError
+
 # The instruction names the distortions a small model misses when merely asked "supported?" (scope, swapped
 # roles, reversed comparisons, invented details, vague claims), with worked examples on made-up facts far from
 # the notes. It is the same for every claim, so its KV cache is computed once per process. On the tune split of
@@ -67,7 +69,7 @@ CHATML = ("<|im_start|>system\n", "<|im_end|>\n<|im_start|>user\n", "<|im_end|>\
 TEXT_SUPPORT = {"yes": 0.9, "no": 0.1}  # a server that returns no logprobs: the answer's text only
 
 
-class JudgeUnavailable(RuntimeError):
+class JudgeUnavailable(InquireError, RuntimeError):
     """The judge cannot run: no model file, no llama-cpp-python, or no server. The message says the fix."""
 
 

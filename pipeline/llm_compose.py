@@ -20,6 +20,7 @@ from .compose import AnswerSentence, Draft, next_lines, reading_line
 from .ground import GroundingScorer
 from .index import NoteIndex
 from .retrieve import Hit
+from .errors import InquireError
 
 LLM_KINDS = ("openai", "ollama")
 ATTRIBUTION_SUPPORT = 0.9
@@ -40,7 +41,7 @@ Rewrite it as ONE sentence that says only what the evidence states, ending with 
 PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", "Question: {question}\n\nNotes:\n{notes}")])
 
 
-class LLMFailure(RuntimeError):
+class LLMFailure(InquireError, RuntimeError):
     def __init__(self, message: str, report: "LLMReport | None" = None):
         super().__init__(message)
         self.report = report  # what strict grounding had removed before giving up, if it got that far

@@ -14,6 +14,7 @@ import frontmatter
 import yaml
 
 from .text import content_hash, split_sentences, word_count
+from .errors import InquireError
 
 MAX_FILE_BYTES = 1_000_000
 BODY_WORDS = (120, 400)
@@ -87,7 +88,7 @@ class Corpus:
     problems: list[Problem] = field(default_factory=list)
 
 
-class NoteError(ValueError):
+class NoteError(InquireError, ValueError):
     """A note (or corpus) failed validation; `problems` says where and why."""
 
     def __init__(self, problems: list[Problem]):
@@ -287,16 +288,33 @@ def related_problems(notes: list[Note], corpus_dir: Path) -> list[Problem]:
 
 
 def check_new_note(path: Path, corpus_dir: Path) -> Note:
-    """Validate a note about to be added: alone, and against the corpus it would join."""
+    """Validate a note file about to be added: its file checks (size, encoding, symlink), its text, and the
+    corpus it would join. The file name's stem must be the note's id."""
     note, problems = read_note_file(path)
     if note is None:
         raise NoteError(problems)
-    if path.stem != note.id:
-        raise NoteError([Problem(str(path), "id", f"'{note.id}' differs from the file name stem '{path.stem}'; rename one to match")])
+    return _fits_corpus(note, str(path), corpus_dir)
+
+
+def check_note_text(raw: str, origin: str, corpus_dir: Path) -> Note:
+    """Validate a note about to be added from its text alone (a form, an upload): the id comes from its front
+    matter. `origin` names it in problems."""
+    size = len(raw.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise NoteError([Problem(origin, "file", f"is {size:,} bytes; notes must be under {MAX_FILE_BYTES:,} bytes")])
+    if "\x00" in raw:
+        raise NoteError([Problem(origin, "file", "contains NUL bytes; notes are text files")])
+    note, problems = parse_note(raw, origin)
+    if note is None:
+        raise NoteError(problems)
+    return _fits_corpus(note, origin, corpus_dir)
+
+
+def _fits_corpus(note: Note, origin: str, corpus_dir: Path) -> Note:
+    """The note's `related` ids must exist in the corpus it joins (replacing any note with its id)."""
     corpus = load_corpus(corpus_dir)
     others = [n for n in corpus.notes if n.id != note.id]
-    problems = related_problems(others + [note], corpus_dir)
-    problems = [p for p in problems if p.path.endswith(f"{note.id}.md")]
+    problems = [p for p in related_problems(others + [note], corpus_dir) if p.path.endswith(f"{note.id}.md")]
     if problems:
-        raise NoteError([Problem(str(path), p.field, p.message, p.line) for p in problems])
+        raise NoteError([Problem(origin, p.field, p.message, p.line) for p in problems])
     return note

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import tempfile
 import threading
 from pathlib import Path
@@ -12,13 +11,13 @@ from typing import Iterator
 from .chain import AnswerEngine, JudgeChoice, load_engine, open_index, score_text
 from .ground import JUDGE_MODES
 from .index import build_index
-from .notes import NoteError, check_new_note, corpus_signature, load_corpus
+from .notes import NoteError, check_note_text, corpus_signature, load_corpus
 from .settings import Settings
+from .errors import InquireError
 
-MAX_UPLOAD_BYTES = 1_000_000
 
 
-class UserError(ValueError):
+class UserError(InquireError, ValueError):
     """A problem to show the user as is: it already says what is wrong and what to do."""
 
 
@@ -131,30 +130,14 @@ class Workbench:
         hits = engine.search.search(query, 10)
         return [notes[h.id] for h in hits if h.id in notes]
 
-    def add_note(self, markdown: str, progress=None) -> dict:
+    def add_note(self, markdown: str, progress=None, replace: bool = False) -> dict:
         """Validate a note's Markdown and, only if valid, save it and update the index incrementally."""
-        if not isinstance(markdown, str) or not markdown.strip():
-            raise UserError("the note is empty; fill in the form or upload a .md file")
-        data = markdown.encode("utf-8", errors="surrogatepass")
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise UserError(f"the note is {len(data):,} bytes; notes must be under {MAX_UPLOAD_BYTES:,} bytes")
-        match = re.search(r"^id:\s*['\"]?([^\s'\"]+)", markdown, flags=re.MULTILINE)
-        stem = match.group(1) if match and re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", match.group(1)) else "unnamed-note"
-        with tempfile.TemporaryDirectory() as tmp:
-            staged = Path(tmp) / f"{stem}.md"  # the name comes from a validated slug, never from the upload
-            staged.write_bytes(data)
-            note = check_new_note(staged, self.settings.corpus_dir)
-            with self._lock:
-                target = self.settings.corpus_dir / f"{note.id}.md"
-                if target.exists():
-                    raise UserError(f"a note with id '{note.id}' already exists; choose another id")
-                handle, part = tempfile.mkstemp(dir=self.settings.corpus_dir, prefix=".adding-", suffix=".tmp")
-                with os.fdopen(handle, "wb") as f:
-                    f.write(data)
-                os.replace(part, target)
-                report = build_index(self.settings, self.engine.embedder, progress=progress)
-                self.engine = self.engine.with_index(self._load())
-        return {**report.to_json(), "id": note.id}
+        with self._lock:
+            engine = self.engine
+            report = add_note(self.settings, markdown, engine.embedder, replace=replace, progress=progress)
+            self.engine = engine.with_index(self._load())
+            self._signature = corpus_signature(self.settings.corpus_dir)
+        return report
 
     def rebuild(self, progress=None, full: bool = True) -> dict:
         """Update the index from the corpus: only new or edited notes are embedded, or every note with `full`."""
@@ -169,6 +152,49 @@ class Workbench:
         from .index import load_index
 
         return load_index(self.settings, self.engine.embedder.name, self.engine.embedder.dim)
+
+
+def add_note(settings: Settings, text: str, embedder, replace: bool = False, origin: str = "the note",
+             progress=None) -> dict:
+    """Validate a note from its text and, only if valid, write it into the corpus (atomically: a temporary
+    file renamed over the target) and update the index incrementally. An existing id needs `replace`.
+    Returns the index report's JSON plus the note's `id` and where it was `saved_as`."""
+    if not isinstance(text, str) or not text.strip():
+        raise UserError("the note is empty; fill in the form, upload a .md file or pass a Markdown file")
+    note = check_note_text(text, origin, settings.corpus_dir)
+    target = settings.corpus_dir / f"{note.id}.md"
+    if target.exists() and not replace:
+        raise UserError(f"a note with id '{note.id}' already exists ({target}); choose another id, "
+                        f"or replace it (inquire add --replace)")
+    handle, part = tempfile.mkstemp(dir=settings.corpus_dir, prefix=".adding-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(text.encode("utf-8", errors="surrogatepass"))
+        os.replace(part, target)
+    finally:
+        if os.path.exists(part):
+            os.unlink(part)
+    report = build_index(settings, embedder, progress=progress)
+    return {**report.to_json(), "id": note.id, "saved_as": str(target)}
+
+
+def score_batch(engine: AnswerEngine, lines: list[str], origin: str) -> list[dict]:
+    """Score a JSONL batch of {"id", "answer"} records; a bad line is an error naming `origin`:line."""
+    import json
+
+    results = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            text = record["answer"] if isinstance(record, dict) else None
+        except (ValueError, KeyError, TypeError):
+            text = None
+        if not isinstance(text, str):
+            raise UserError(f"{origin}:{n}: each line must be a JSON object with an 'answer' string")
+        results.append({"id": record.get("id", n), **score_text(engine, text)})
+    return results
 
 
 def note_markdown(note_id: str, title: str, summary: str, body: str, sources: str, tags: str, related: str) -> str:

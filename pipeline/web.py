@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from .errors import InquireError
 from .settings import Settings, force_offline
 
 force_offline()
@@ -17,7 +18,7 @@ CSS = """
 .cite { font-size: 0.85em; text-decoration: none; }
 details.source { margin: 0.4em 0; }
 """
-ERRORS = (ValueError, OSError, RuntimeError)
+ERRORS = (InquireError, OSError)  # what a user can fix; anything else is a bug and shows as one
 NO_LLM = "default (no LLM)"
 
 
@@ -29,7 +30,6 @@ def build_app(settings: Settings):
     import gradio as gr
 
     from .ground import JUDGE_MODES
-    from .index import IndexError_
     from .llm_compose import LLMSettings, chat_model
     from .render import answer_html, note_html, score_html, streaming_html
 
@@ -38,7 +38,7 @@ def build_app(settings: Settings):
         def call(*args):
             try:
                 return fn(*args)
-            except ERRORS + (IndexError_,) as exc:
+            except ERRORS as exc:
                 raise gr.Error(error_message(exc)) from None
         call.__name__ = fn.__name__
         return call
@@ -60,7 +60,7 @@ def build_app(settings: Settings):
                         yield streaming_html(value), gr.update(choices=[], value=None)
                     else:
                         answer = value
-        except ERRORS + (IndexError_,) as exc:
+        except ERRORS as exc:
             yield f'<p class="error">{_escape(error_message(exc))}</p>', gr.update(choices=[], value=None)
             return
         yield answer_html(answer, bench.notes()), gr.update(choices=answer["next_lines"], value=None)

@@ -45,3 +45,28 @@ def test_update_embeds_only_what_changed_and_full_rebuild_everything(workspace):
     assert (update["updated"], update["added"]) == (1, 0) and update["unchanged"] == update["notes"] - 1
     full = bench.rebuild(full=True)
     assert full["unchanged"] == 0 and full["notes"] == update["notes"]
+
+
+def test_the_page_and_the_cli_share_one_add_with_replace(workspace):
+    from conftest import note_text
+    from pipeline.service import UserError
+
+    bench = Workbench(workspace)
+    first = bench.add_note(note_text("shared-door-note"))
+    assert first["added"] == 1 and (workspace.corpus_dir / "shared-door-note.md").exists()
+    with pytest.raises(UserError, match="already exists"):
+        bench.add_note(note_text("shared-door-note"))
+    edited = note_text("shared-door-note").replace("quokka", "wombat")
+    assert bench.add_note(edited, replace=True)["updated"] == 1
+    assert "wombat" in (workspace.corpus_dir / "shared-door-note.md").read_text(encoding="utf-8")
+
+
+def test_a_bug_is_not_dressed_up_as_a_user_error(monkeypatch, capsys):
+    from pipeline import cli
+
+    def broken(args):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(cli, "cmd_check", broken)
+    with pytest.raises(KeyError):
+        cli.main(["check"])
