@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .settings import Settings, force_offline
@@ -18,7 +18,10 @@ class CommandError(InquireError):
 
 
 def _settings(args) -> Settings:
-    return Settings(corpus_dir=Path(args.corpus), index_dir=Path(args.index))
+    """Settings from the environment (read there, once), with --corpus/--index on top."""
+    settings = Settings()
+    return replace(settings, corpus_dir=Path(args.corpus) if args.corpus else settings.corpus_dir,
+                   index_dir=Path(args.index) if args.index else settings.index_dir)
 
 
 def _emit(args, payload: dict, text: str) -> None:
@@ -184,7 +187,8 @@ def cmd_serve(args) -> int:
     """Serve the web page (Gradio) on --host/--port."""
     from .web import main as serve
 
-    return serve(["--host", args.host, "--port", str(args.port), "--corpus", args.corpus, "--index", args.index])
+    settings = _settings(args)
+    return serve(["--host", args.host, "--port", str(args.port), "--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)])
 
 
 def judge_options(p: argparse.ArgumentParser) -> None:
@@ -198,8 +202,8 @@ def judge_options(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument("--corpus", default=os.environ.get("INQUIRE_CORPUS", "corpus"), help="notes folder (env INQUIRE_CORPUS)")
-    shared.add_argument("--index", default=os.environ.get("INQUIRE_INDEX", "index"), help="index folder (env INQUIRE_INDEX)")
+    shared.add_argument("--corpus", help="notes folder (default: env INQUIRE_CORPUS, else corpus/)")
+    shared.add_argument("--index", help="index folder (default: env INQUIRE_INDEX, else index/)")
     shared.add_argument("--json", action="store_true", help="print JSON")
     top = argparse.ArgumentParser(prog="inquire", description="Ask cited questions of a corpus of research notes.")
     sub = top.add_subparsers(dest="command", required=True)
