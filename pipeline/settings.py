@@ -47,7 +47,7 @@ class Settings:
     # a lead note whose title is this close to the question gives its whole summary.
     title_match: float = 0.55
     # sentences of the lead note within this much of its best one join the answer...
-    sentence_margin: float = 0.4
+    sentence_margin: float = 0.5
     # ...up to this many.
     lead_sentences: int = 8
     # another note joins only if its best sentence is within this much of the lead's best...
