@@ -53,21 +53,21 @@ test-judge: install-judge
 
 bench: install
 	$(BIN)/pip install -q -e '.[test,bench]'
-	$(BIN)/python -m pipeline.bench
+	$(BIN)/python -m evaluation.bench
 
 soak: install
 	$(BIN)/pytest -q -s -m soak
 
 train-grounding: install
-	$(BIN)/python -m pipeline.train_grounding
+	$(BIN)/python -m evaluation.train_grounding
 
 eval-grounding: install
-	$(BIN)/python -m pipeline.eval_grounding
+	$(BIN)/python -m evaluation.eval_grounding
 
 # Does each answer answer its question? Hand-written questions in tests/data/answer_eval_*.jsonl (tune and
 # measure-only splits) plus the 128 dev questions; prints a table, writes bench/answers.json.
 eval-answers: index
-	$(BIN)/python -m pipeline.eval_answers
+	$(BIN)/python -m evaluation.eval_answers
 
 clean:
 	rm -rf $(VENV) index

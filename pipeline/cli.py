@@ -168,7 +168,7 @@ def cmd_bench(args) -> int:
     if importlib.util.find_spec("langchain_community") is None:  # the peer the benchmarks compare against
         raise CommandError("inquire bench needs langchain-community for its LangChain peer; install it with "
                            "`.venv/bin/pip install -e '.[bench]'` (or run `make bench`, which does)")
-    from .bench import main as bench
+    from evaluation.bench import main as bench
 
     return bench((["--quick"] if args.quick else []) + (["--json"] if args.json else []))
 
@@ -176,7 +176,7 @@ def cmd_bench(args) -> int:
 def cmd_eval(args) -> int:
     """Evaluate the answers on the hand-written questions (tests/data/answer_eval_*.jsonl); writes bench/answers.json."""
     from .chain import load_engine
-    from .eval_answers import run, summary, table
+    from evaluation.eval_answers import run, summary, table
 
     result = run(load_engine(_settings(args), _log))
     _emit(args, summary(result), table(result))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEED_IDS, SEED_QUESTION, cli_json, note_text, run_cli
-from pipeline.evaluate import evaluate_search, load_questions
+from evaluation.evaluate import evaluate_search, load_questions
 
 DATA = Path(__file__).with_name("data")
 OFF_TOPIC = [l.strip() for l in (DATA / "offtopic_questions.txt").read_text().splitlines() if l.strip()]

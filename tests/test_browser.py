@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEED_QUESTION, note_text
-from server import running_app
+from evaluation.server import running_app
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).with_name("artifacts")

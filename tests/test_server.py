@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import SEED_IDS, SEED_QUESTION, note_text
-from server import running_app
+from evaluation.server import running_app
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import random
 import re
 from dataclasses import dataclass
 
-from .ground import OPPOSITES
-from .text import split_sentences
+from pipeline.ground import OPPOSITES
+from pipeline.text import split_sentences
 
 NEGATIVE_KINDS = ("number", "swap", "direction", "negation", "contradiction", "invented", "wrong_note")
 POSITIVE_KINDS = ("verbatim", "paraphrase", "clause")

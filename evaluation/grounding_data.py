@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .embed import EmbeddingCache
-from .ground import FEATURES, Evidence, GroundingScorer, claim_parts, features
-from .notes import load_corpus
+from pipeline.embed import EmbeddingCache
+from pipeline.ground import FEATURES, Evidence, GroundingScorer, claim_parts, features
+from pipeline.notes import load_corpus
 from .perturb import make_cases
-from .text import split_sentences
+from pipeline.text import split_sentences
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

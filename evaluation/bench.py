@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .evaluate import evaluate_search, load_questions, retrieval_metrics
-from .notes import Corpus, Note, load_corpus
-from .settings import Settings, force_offline
+from pipeline.notes import Corpus, Note, load_corpus
+from pipeline.settings import Settings, force_offline
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_QUESTIONS = ROOT / "tests" / "data" / "dev_questions.jsonl"
@@ -55,7 +55,7 @@ def median_ms(fn, runs: int) -> tuple[float, float, list[float]]:
 
 def build_timings(notes: list[Note], embedder, workdir: Path, full_runs: int = 1, runs: int = 3) -> dict:
     """Medians of `full_runs` full builds, then of `runs` incremental updates each: add 1 note, edit 10 notes."""
-    from .index import build_index
+    from pipeline.index import build_index
 
     settings = Settings(corpus_dir=workdir / "corpus", index_dir=workdir / "index")
     full = statistics.median(build_index(settings, embedder, full=True, corpus=Corpus(list(notes))).seconds for _ in range(full_runs))
@@ -72,8 +72,8 @@ def build_timings(notes: list[Note], embedder, workdir: Path, full_runs: int = 1
 
 
 def ask_timings(settings: Settings, embedder, questions: list[str], runs: int = 1) -> dict:
-    from .chain import AnswerEngine
-    from .index import load_index
+    from pipeline.chain import AnswerEngine
+    from pipeline.index import load_index
 
     engine = AnswerEngine(load_index(settings, embedder.name, embedder.dim), embedder, settings)
     engine.ask(questions[0])  # warm
@@ -138,7 +138,7 @@ def reused_vector_index(notes: list[Note], shipped_settings: Settings, embedder,
     """An index for a large synthetic corpus without re-embedding: each sentence reuses the vector of
     the shipped sentence it was copied from, and the title-and-summary vector comes from the shipped
     note whose title it took."""
-    from .index import combine_note_vector, load_index, note_head_text, write_index
+    from pipeline.index import combine_note_vector, load_index, note_head_text, write_index
 
     shipped = load_index(shipped_settings, embedder.name, embedder.dim)
     matrix = shipped.sentence_matrix()
@@ -179,9 +179,9 @@ def cold_start(settings: Settings, runs: int = 3) -> dict:
     """Median seconds from process start to the first answer: the CLI, and the web server through its API."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     args = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
-    sys.path.insert(0, str(ROOT / "tests"))
     from gradio_client import Client
-    from server import running_app
+
+    from .server import running_app
 
     cli, server = [], []
     for _ in range(runs):
@@ -199,8 +199,8 @@ def cold_start(settings: Settings, runs: int = 3) -> dict:
 
 def grounding_throughput(embedder, shipped_settings: Settings) -> float:
     """Sentences per second for sentences that are not verbatim quotes (the slow path)."""
-    from .chain import AnswerEngine
-    from .index import load_index
+    from pipeline.chain import AnswerEngine
+    from pipeline.index import load_index
     from .perturb import make_cases
 
     engine = AnswerEngine(load_index(shipped_settings, embedder.name, embedder.dim), embedder, shipped_settings)
@@ -226,7 +226,7 @@ def _median_wall(cmd: list[str], runs: int, env: dict, stdin: str | None = None)
 def cli_cold_starts(settings: Settings, runs: int = 5) -> dict:
     """Median wall seconds of a fresh process, side by side: `python -c pass`, importing sentence-transformers,
     `inquire ask --json` and `inquire score --json` (features mode) on a built index, per embedder."""
-    from .embed import EMBEDDER_KINDS
+    from pipeline.embed import EMBEDDER_KINDS
 
     py = [sys.executable, "-c"]
     args = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
@@ -249,11 +249,11 @@ def embedder_comparison(corpus_dir: Path, workdir: Path, runs: int = 3) -> dict:
     features, and the scorer's features-mode sentences/s. ONNX int8 also at 1 thread; torch at batch 16 and 128."""
     from sklearn.metrics import roc_auc_score
 
-    from .chain import AnswerEngine
-    from .embed import EMBEDDER_KINDS, EmbeddingCache, load_embedder, onnx_embedder
-    from .ground import load_grounding_model
+    from pipeline.chain import AnswerEngine
+    from pipeline.embed import EMBEDDER_KINDS, EmbeddingCache, load_embedder, onnx_embedder
+    from pipeline.ground import load_grounding_model
     from .grounding_data import by_claim, wice_rows
-    from .index import build_index, load_index
+    from pipeline.index import build_index, load_index
 
     notes = load_corpus(corpus_dir).notes
     sentences = [x for n in notes for x in n.sentences][:600]
@@ -306,8 +306,8 @@ def full(embedder, sizes=(10_000, 100_000)) -> dict:
         shutil.copytree(ROOT / "corpus", tmp / "shipped" / "corpus")
         build = build_timings(shipped_notes, embedder, tmp / "shipped", full_runs=3)
         shipped = build.pop("settings")
-        from .chain import AnswerEngine
-        from .index import build_index, load_index
+        from pipeline.chain import AnswerEngine
+        from pipeline.index import build_index, load_index
 
         build_index(shipped, embedder, corpus=Corpus(list(shipped_notes)))  # undo the timed add and edits
         engine = AnswerEngine(load_index(shipped, embedder.name, embedder.dim), embedder, shipped)
@@ -402,7 +402,7 @@ def quick(embedder) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pipeline.bench [--quick] [--json]`; the full run writes bench/results.json."""
+    """`python -m evaluation.bench [--quick] [--json]`; the full run writes bench/results.json."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="inquire bench")
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     force_offline()
-    from .embed import load_embedder
+    from pipeline.embed import load_embedder
 
     embedder = load_embedder()
     if args.quick:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .ground import COMBINATION_FILE, JudgeCombination, decided_by_features, judge_evidence
+from pipeline.ground import COMBINATION_FILE, JudgeCombination, decided_by_features, judge_evidence
 from .grounding_data import claim_rows, corpus_rows, shared_data_dir
-from .text import split_sentences
+from pipeline.text import split_sentences
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CACHE = Path("bench") / "judge_scores.json"
@@ -48,7 +48,7 @@ def _key(model: str, claim: str, evidence: list[str]) -> str:
 
 def prompt_fingerprint() -> str:
     """SHA-256 of the judge's instruction and question: verdicts cached under another prompt are not reused."""
-    from .judge import QUESTION, SYSTEM
+    from pipeline.judge import QUESTION, SYSTEM
 
     return hashlib.sha256((SYSTEM + "\n" + QUESTION).encode("utf-8")).hexdigest()
 
@@ -102,8 +102,8 @@ def _wice_pairs(name: str) -> tuple[list, list, list, list]:
 
 def _perturbation_pairs(embedder) -> tuple[list, list, list, list, np.ndarray]:
     """The perturbation suite on the held-out half of the notes, scored against body sentences."""
-    from .notes import load_corpus
-    from .settings import Settings
+    from pipeline.notes import load_corpus
+    from pipeline.settings import Settings
 
     rows, cases = corpus_rows(Settings().corpus_dir, embedder, test_half=True)
     bodies = {n.id: n.sentences for n in load_corpus(Settings().corpus_dir).notes}
@@ -262,8 +262,8 @@ FIT_SETS = ("claims-tune", "wice-dev")
 
 def note_sentences_from_corpus():
     """note id -> [(sentence, None)]: body sentences then summary sentences, as the answer engine offers them."""
-    from .notes import load_corpus
-    from .settings import Settings
+    from pipeline.notes import load_corpus
+    from pipeline.settings import Settings
 
     notes = {n.id: n.sentences + split_sentences(n.summary) for n in load_corpus(Settings().corpus_dir).notes}
     return lambda nid: [(t, None) for t in notes.get(nid, [])]
@@ -279,8 +279,8 @@ def sentences_per_second(judge, claims: list[tuple[str, list[str]]]) -> dict[str
     """Scorer throughput per mode on the same claims (fresh verdicts, not the cache)."""
     import time
 
-    from .embed import load_embedder
-    from .ground import GroundingScorer
+    from pipeline.embed import load_embedder
+    from pipeline.ground import GroundingScorer
 
     corpus_sentences = note_sentences_from_corpus()
     out = {}

@@ -1,4 +1,5 @@
-"""Start the real web app in a subprocess on a free loopback port, for API and browser tests."""
+"""Start the real web app in a subprocess on a free loopback port, for the API and browser tests and the
+cold-start benchmark."""
 import os
 import socket
 import subprocess

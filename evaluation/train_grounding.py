@@ -14,10 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
-from .ground import FEATURES, MODEL_FEATURES, MODEL_FILE, GroundingModel, apply_checks
-from .embed import EmbeddingCache
+from pipeline.ground import FEATURES, MODEL_FEATURES, MODEL_FILE, GroundingModel, apply_checks
+from pipeline.embed import EmbeddingCache
 from .grounding_data import corpus_rows, wice_rows
-from .settings import Settings, force_offline
+from pipeline.settings import Settings, force_offline
 
 
 def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
@@ -28,7 +28,7 @@ def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
 
 def main() -> int:
     force_offline()
-    from .embed import load_embedder
+    from pipeline.embed import load_embedder
 
     embedder = load_embedder()
     wice = wice_rows("dev", EmbeddingCache(embedder, limit=None))
@@ -62,7 +62,7 @@ def main() -> int:
 
 def fit_judge_combination(embedder, model: GroundingModel) -> None:
     """With the judge installed: fit how its verdict combines with the feature model, on dev sets only."""
-    from .judge import JudgeUnavailable, load_local_judge
+    from pipeline.judge import JudgeUnavailable, load_local_judge
     from .judge_data import FIT_SETS, fit_combination, judged_sets, save_combination
 
     try:

@@ -157,10 +157,10 @@ def summary(result: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .chain import load_engine
-    from .settings import Settings, force_offline
+    from pipeline.chain import load_engine
+    from pipeline.settings import Settings, force_offline
 
-    p = argparse.ArgumentParser(prog="python -m pipeline.eval_answers", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m evaluation.eval_answers", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     p.add_argument("--out", default=str(OUT), help="where to write the JSON report")
     args = p.parse_args(argv)

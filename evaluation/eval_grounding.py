@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_score
 
-from .ground import load_grounding_model
-from .embed import EmbeddingCache
+from pipeline.ground import load_grounding_model
+from pipeline.embed import EmbeddingCache
 from .grounding_data import by_claim, corpus_rows, shared_data_dir, summac_rows, wice_rows
 from .perturb import NEGATIVE_KINDS, POSITIVE_KINDS
-from .settings import Settings, force_offline
+from pipeline.settings import Settings, force_offline
 
 OUT = Path("bench") / "grounding.json"
 SUMMAC = ("factcc", "xsumfaith", "summeval", "polytope")
@@ -37,7 +37,7 @@ def reliability(y: np.ndarray, p: np.ndarray, bins: int = 5) -> list[dict]:
 
 def main() -> int:
     force_offline()
-    from .embed import load_embedder
+    from pipeline.embed import load_embedder
 
     start = time.perf_counter()
     embedder, model = load_embedder(), load_grounding_model()
@@ -84,8 +84,8 @@ def main() -> int:
 def judge_results(embedder, model, vec) -> dict:
     """Features, judge, combined and auto side by side on the measure-only sets (needs `make install-judge`
     and the combination fitted by `make train-grounding`)."""
-    from .ground import load_combination
-    from .judge import JudgeUnavailable, load_local_judge
+    from pipeline.ground import load_combination
+    from pipeline.judge import JudgeUnavailable, load_local_judge
     from .judge_data import MEASURE_SETS, hand_claims, judged_sets, per_kind, sentences_per_second, side_by_side
 
     combination = load_combination()
