@@ -23,7 +23,7 @@ import numpy as np
 
 from .evaluate import evaluate_search, load_questions, retrieval_metrics
 from pipeline.notes import Corpus, Note, load_corpus
-from pipeline.settings import Settings, force_offline
+from pipeline.settings import OFFLINE_ENV, Settings, force_offline
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_QUESTIONS = ROOT / "tests" / "data" / "dev_questions.jsonl"
@@ -177,7 +177,7 @@ def disk_mb(folder: Path) -> float:
 
 def cold_start(settings: Settings, runs: int = 3) -> dict:
     """Median seconds from process start to the first answer: the CLI, and the web server through its API."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, **OFFLINE_ENV}
     args = ["--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)]
     from gradio_client import Client
 

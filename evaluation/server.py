@@ -9,6 +9,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline.settings import OFFLINE_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,7 +23,7 @@ def free_port() -> int:
 @contextmanager
 def running_app(settings, timeout: float = 180):
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, **OFFLINE_ENV}
     log = open(settings.index_dir.parent / "server.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--corpus", str(settings.corpus_dir),
                              "--index", str(settings.index_dir)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -17,9 +17,10 @@ import pytest
 
 from conftest import ROOT
 from evaluation.server import running_app
+from pipeline.settings import OFFLINE_ENV
 
 pytestmark = pytest.mark.soak
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+ENV = {**os.environ, **OFFLINE_ENV}
 
 
 def snapshot(folder: Path) -> dict:
