@@ -141,7 +141,7 @@ def reused_vector_index(notes: list[Note], shipped_settings: Settings, embedder,
     from pipeline.index import combine_note_vector, load_index, note_head_text, write_index
 
     shipped = load_index(shipped_settings, embedder.name, embedder.dim)
-    matrix = shipped.sentence_matrix()
+    matrix = shipped.sentence_vectors
     by_text = {}
     for row, note in enumerate(shipped.notes):
         for text, r in zip(note.sentences, shipped.sentence_rows(row)):
@@ -401,24 +401,30 @@ def quick(embedder) -> dict:
             "peer_query_p50_ms": peer["peer_query_p50_ms"], "words_per_note": round(statistics.mean(len(n.text.split()) for n in notes), 1)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m evaluation.bench [--quick] [--json]`; the full run writes bench/results.json."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="inquire bench")
-    parser.add_argument("--quick", action="store_true", help="2,000 synthetic notes only, in about two minutes")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+def run(quick_only: bool = False) -> tuple[dict, str]:
+    """The quick run (2,000 short synthetic notes) or the full one (which writes bench/results.json):
+    the results and their text table."""
     force_offline()
     from pipeline.embed import load_embedder
 
     embedder = load_embedder()
-    if args.quick:
+    if quick_only:
         result = quick(embedder)
-        print(json.dumps(result, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
-        return 0
+        return result, "\n".join(f"{k}: {v}" for k, v in result.items())
     result = full(embedder)
-    print(json.dumps(result, indent=2) if args.json else table(result))
+    return result, table(result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m evaluation.bench [--quick] [--json]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m evaluation.bench")
+    parser.add_argument("--quick", action="store_true", help="2,000 synthetic notes only, in about two minutes")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result, text = run(args.quick)
+    print(json.dumps(result, indent=2) if args.json else text)
     return 0
 
 

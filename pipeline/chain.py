@@ -196,7 +196,7 @@ class AnswerEngine:
         if row is None:
             return None
         rows = self.index.sentence_rows(row)
-        vectors = self.index.sentence_matrix()[rows.start:rows.stop]
+        vectors = self.index.sentence_vectors[rows.start:rows.stop]
         pairs = list(zip(self.index.notes[row].sentences, vectors))
         return pairs + [(t, None) for t in split_sentences(self.index.notes[row].summary)]
 

@@ -168,9 +168,11 @@ def cmd_bench(args) -> int:
     if importlib.util.find_spec("langchain_community") is None:  # the peer the benchmarks compare against
         raise CommandError("inquire bench needs langchain-community for its LangChain peer; install it with "
                            "`.venv/bin/pip install -e '.[bench]'` (or run `make bench`, which does)")
-    from evaluation.bench import main as bench
+    from evaluation.bench import run
 
-    return bench((["--quick"] if args.quick else []) + (["--json"] if args.json else []))
+    result, text = run(quick_only=args.quick)
+    _emit(args, result, text)
+    return EXIT_OK
 
 
 def cmd_eval(args) -> int:

@@ -96,7 +96,7 @@ class Passage:
 def note_passages(index: NoteIndex, row: int) -> list[Passage]:
     note = index.notes[row]
     heads = index.head_matrix(row)
-    body = index.sentence_matrix()[index.sentence_rows(row).start:index.sentence_rows(row).stop]
+    body = index.sentence_vectors[index.sentence_rows(row).start:index.sentence_rows(row).stop]
     summary = [Passage(row, t, v, True, i) for i, (t, v) in enumerate(zip(note.heads[1:], heads[1:]))]
     return summary + [Passage(row, t, v, False, len(summary) + i) for i, (t, v) in enumerate(zip(note.sentences, body))]
 

@@ -143,10 +143,6 @@ class NoteIndex:
     def note_matrix(self) -> np.ndarray:
         return _matrix(self.note_vectors)
 
-    def sentence_matrix(self) -> "SentenceVectors":
-        """Index it like an array (rows, slices, lists of rows); large indexes read just those rows."""
-        return self.sentence_vectors
-
     def sentence_rows(self, note_row: int) -> range:
         start = int(self.sentence_offset[note_row])
         return range(start, start + len(self.notes[note_row].sentences))
@@ -388,7 +384,7 @@ def _vectors(new_notes, to_embed, previous, old, embedder, settings, progress):
     fresh_sent_start = _offsets([len(n.sentences) for n in to_embed])
     fresh_head_start = _offsets([len(n.heads) for n in to_embed])
     old_notes = previous.note_matrix() if previous else None
-    old_sents = previous.sentence_matrix()[:] if previous else None  # one read: the build rewrites them all
+    old_sents = previous.sentence_vectors[:] if previous else None  # one read: the build rewrites them all
     note_rows, sent_blocks, head_blocks = [], [], []
     for n in new_notes:
         if n.hash in fresh_row:

@@ -57,7 +57,7 @@ def dense_note_scores(index: NoteIndex, query_vector: np.ndarray, also: np.ndarr
         owner = np.repeat(rows, counts)
         # every sentence row of the chosen notes: start of each note's block plus 0..count-1, vectorised
         sentence_rows = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
-        scores = np.asarray(index.sentence_matrix()[sentence_rows] @ query_vector, dtype=np.float32)
+        scores = np.asarray(index.sentence_vectors[sentence_rows] @ query_vector, dtype=np.float32)
         np.maximum.at(best_sentence, owner, scores)
     return (note_scores + best_sentence) / 2
 

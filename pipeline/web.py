@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     from .notes import MAX_FILE_BYTES
     from .service import Workbench
 
-    bench = Workbench(settings, background=True)
+    workbench = Workbench(settings, background=True)
     from .page import CSS, build_page
 
-    build_page(bench).queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port,
+    build_page(workbench).queue(default_concurrency_limit=4).launch(server_name=args.host, server_port=args.port,
                                                                  show_error=False, max_file_size=MAX_FILE_BYTES, css=CSS)
     return 0
 

@@ -78,8 +78,8 @@ def test_sentence_vectors_read_on_demand_match_those_read_whole(workspace, embed
     on_demand = load_index(workspace, embedder.name, embedder.dim)
     assert on_demand.sentence_vectors._all is None and whole.sentence_vectors._all is not None
     rows = [5, 3, 4, 100, 5, len(whole.sentence_vectors) - 1]
-    assert (on_demand.sentence_matrix()[rows] == whole.sentence_matrix()[rows]).all()
-    assert (on_demand.sentence_matrix()[7:19] == whole.sentence_matrix()[7:19]).all()
+    assert (on_demand.sentence_vectors[rows] == whole.sentence_vectors[rows]).all()
+    assert (on_demand.sentence_vectors[7:19] == whole.sentence_vectors[7:19]).all()
     question = "Does RLHF make models less calibrated?"
     a = AnswerEngine(whole, embedder, workspace).ask(question).to_json()
     b = AnswerEngine(on_demand, embedder, workspace).ask(question).to_json()
@@ -106,4 +106,4 @@ def test_an_empty_corpus_builds_an_empty_index(tmp_path, embedder):
     report = build_index(settings, embedder, corpus=Corpus([]))
     assert report.notes == 0
     index = load_index(settings, embedder.name, embedder.dim)
-    assert index.notes == [] and len(index.sentence_matrix()) == 0
+    assert index.notes == [] and len(index.sentence_vectors) == 0
