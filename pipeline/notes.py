@@ -13,8 +13,8 @@ from pathlib import Path
 import frontmatter
 import yaml
 
-from .text import content_hash, split_sentences, word_count
 from .errors import InquireError
+from .text import content_hash, split_sentences, word_count
 
 MAX_FILE_BYTES = 1_000_000
 BODY_WORDS = (120, 400)

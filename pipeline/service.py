@@ -1,4 +1,6 @@
-"""The workbench behind the web page: one engine, swapped after index changes, errors as messages."""
+"""The one front door for both faces (the CLI and the page): add a note, rebuild, ask, ask-stream, score,
+score a batch, search. The `Workbench` keeps one engine for the page, swapped after index changes; the
+module-level functions serve the CLI, which needs no long-lived engine."""
 from __future__ import annotations
 
 import os
@@ -9,12 +11,11 @@ from pathlib import Path
 from typing import Iterator
 
 from .chain import AnswerEngine, JudgeChoice, load_engine, open_index, score_text
+from .errors import InquireError
 from .ground import JUDGE_MODES
 from .index import build_index
 from .notes import NoteError, check_note_text, corpus_signature, load_corpus
 from .settings import Settings
-from .errors import InquireError
-
 
 
 class UserError(InquireError, ValueError):
