@@ -301,8 +301,8 @@ LENGTH = ("length-bias-rlhf", "deliberately crude baseline", "reward based purel
 CALIBRATION = ("rlhf-calibration-loss", "base model was highly calibrated", "calibration plot sagged", "states plainly that calibration was reduced")
 REFUSAL = ("refusal-single-direction", "13 popular open-source chat models", "single refusal direction turned out", "needs no gradient training")
 POISON = ("poisoning-survives-alignment", "With 0.1% of pretraining data poisoned", "only 0.001%", "Jailbreaking was the exception")
-SLEEPER = ("sleeper-agents-persist", "three standard safety methods", "None of the three safety methods", "Persistence was greatest")
-TRIGGERS = ("sleeper-agents-persist", "None of the three safety methods", "Persistence was greatest", "Adversarial training backfired")
+SLEEPER = ("sleeper-agents-persist", "three standard safety methods", "three safety methods removed", "persistence was greatest")
+TRIGGERS = ("sleeper-agents-persist", "three safety methods removed", "persistence was greatest", "Adversarial training backfired")
 # (evidence, claim, supported). The unsupported claims reuse the evidence's own words but swap a role, reverse a
 # direction, change a number or add a requirement. The 1.5B model's probabilities are printed with -s.
 CASES = [
