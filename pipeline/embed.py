@@ -181,13 +181,22 @@ def _stamp(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _current(path: Path, weights: str) -> bool:
-    """An export is usable when its stamp names these weights and its bytes still hash to the stamp's digest."""
+def _weights_stat() -> list[int]:
+    st = (model_path() / "model.safetensors").stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _current(path: Path, weights: str | None = None) -> bool:
+    """An export is usable when its stamp names the installed weights and its bytes still hash to the stamp's
+    digest. The weights (90 MB, ~70 ms to hash at every start) are hashed again only when their size or time
+    differ from those recorded at export; `weights` is their digest when the caller already has it."""
     try:
         stamp = json.loads(_stamp(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return stamp.get("weights_sha256") == weights and path.is_file() and _sha256(path) == stamp.get("sha256")
+    if stamp.get("weights_stat") != _weights_stat() and stamp.get("weights_sha256") != (weights or weights_digest()):
+        return False
+    return path.is_file() and _sha256(path) == stamp.get("sha256")
 
 
 def export_onnx(kind: str, cache_dir: Path | None = None, log=None) -> Path:
@@ -219,7 +228,8 @@ def _write_atomic(path: Path, weights: str, write) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    stamp = {"sha256": digest, "weights_sha256": weights, "recipe": EXPORT_RECIPE, "model": MODEL_NAME}
+    stamp = {"sha256": digest, "weights_sha256": weights, "weights_stat": _weights_stat(), "recipe": EXPORT_RECIPE,
+             "model": MODEL_NAME}
     _stamp(path).write_text(json.dumps(stamp, indent=2), encoding="utf-8")
 
 
@@ -272,7 +282,7 @@ def onnx_embedder(kind: str, batch_size: int = 64, threads: int = ONNX_THREADS, 
     except ImportError as exc:
         raise ModelMissing(f"the {kind} embedder needs onnxruntime and tokenizers ({exc}); run `make install`") from exc
     path = onnx_file(kind)
-    if not _current(path, weights_digest()):
+    if not _current(path):
         path = export_onnx(kind, log=log)
 
     def open_session(n: int):

@@ -72,19 +72,23 @@ def test_an_index_built_by_one_embedder_is_refused_by_another(tmp_path, referenc
         load_index(settings, reference.name, reference.dim)
 
 
-def test_a_damaged_export_is_not_used(tmp_path):
+def test_a_damaged_export_or_one_from_other_weights_is_not_used(tmp_path):
     good = E.onnx_file("onnx-int8")
     E.load_embedder(64, "onnx-int8")  # makes sure the export exists
-    copy = tmp_path / good.name
+    copy, stamp = tmp_path / good.name, tmp_path / (good.name + ".json")
     shutil.copy(good, copy)
-    shutil.copy(good.with_name(good.name + ".json"), tmp_path / (good.name + ".json"))
-    weights = E.weights_digest()
-    assert E._current(copy, weights)
+    shutil.copy(good.with_name(good.name + ".json"), stamp)
+    assert E._current(copy)
+    record = json.loads(stamp.read_text())
+    stamp.write_text(json.dumps({**record, "weights_stat": [0, 0]}))
+    assert E._current(copy)  # other size/time but the same weights' digest: still these weights
+    stamp.write_text(json.dumps({**record, "weights_stat": [0, 0], "weights_sha256": "another-weights-digest"}))
+    assert not E._current(copy)
+    stamp.write_text(json.dumps(record))
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
-    assert not E._current(copy, weights)
-    assert not E._current(copy, "another-weights-digest")
+    assert not E._current(copy)
 
 
 def test_an_unknown_embedder_names_the_choices(monkeypatch):
