@@ -74,14 +74,16 @@ def cmd_index(args) -> int:
 def cmd_add(args) -> int:
     """Validate a note file, copy it into the corpus and update the index."""
     from .embed import load_embedder
-    from .notes import check_new_note
+    from .notes import NoteError, read_note_text
     from .service import add_note
 
     settings = _settings(args)
     source = Path(args.file)
-    check_new_note(source, settings.corpus_dir)  # the file's own checks: encoding, size, id = file name
-    report = add_note(settings, source.read_text(encoding="utf-8"), load_embedder(settings.batch_size),
-                      replace=args.replace, origin=str(source))
+    text, problems = read_note_text(source)  # the file's own checks: symlink, size, encoding
+    if text is None:
+        raise NoteError(problems)
+    report = add_note(settings, text, load_embedder(settings.batch_size), replace=args.replace, origin=str(source),
+                      expected_id=source.stem)
     _emit(args, report, f"added {report['saved_as']}\n{_report_text(report)}")
     return EXIT_OK
 

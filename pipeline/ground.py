@@ -326,17 +326,22 @@ def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
         float(np.log1p(len(claim_content))), min_part_cos, min_part_cover,
         verbatim, negation_close, order_swap, *token_alignment(claim_tokens, evidence),
     ])
-    unsupported = [f"number {n}" for n in numbers_missing] + [f"name '{n}'" for n in names_missing]
-    if negation_mismatch or negation_close:
-        unsupported.append("negation differs from the evidence")
-    if order_swap:
-        unsupported.append("roles or values appear swapped relative to the evidence")
-    if feats[FEATURES.index("opposite_flip")]:
-        unsupported.append("direction or outcome reversed relative to the evidence")
+    flags = {"negation differs from the evidence": bool(negation_mismatch or negation_close),
+             "roles or values appear swapped relative to the evidence": bool(order_swap),
+             "direction or outcome reversed relative to the evidence": bool(feats[FEATURES.index("opposite_flip")])}
+    return feats, [int(i) for i in order], _unsupported(numbers_missing, names_missing, flags, weakest_part, missing, claim_names)
+
+
+def _unsupported(numbers_missing: list[str], names_missing: list[str], flags: dict[str, bool],
+                 weakest_part: str | None, missing_words: list[str], claim_names: list[str]) -> list[str]:
+    """What a reader should check, most specific first: numbers and names absent from the evidence, the
+    flagged contradictions, a clause with no match, then up to five other words the evidence lacks."""
+    out = [f"number {n}" for n in numbers_missing] + [f"name '{n}'" for n in names_missing]
+    out += [reason for reason, raised in flags.items() if raised]
     if weakest_part:
-        unsupported.append(f"claim part not found in the evidence: '{weakest_part}'")
-    unsupported += [f"word '{w}'" for w in missing[:5] if w not in {n.lower() for n in claim_names} and _number_key(w) not in numbers_missing]
-    return feats, [int(i) for i in order], unsupported
+        out.append(f"claim part not found in the evidence: '{weakest_part}'")
+    named = {n.lower() for n in claim_names}  # a name is checked as a name, not again as a word
+    return out + [f"word '{w}'" for w in missing_words[:5] if w not in named and _number_key(w) not in numbers_missing]
 
 
 class GroundingScorer:

@@ -151,6 +151,24 @@ def _check_keywords(name: str, value, problem) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
+def _front_matter(raw: str, path: str):
+    """(the parsed post, None), or (None, the problem) when the front matter is missing or unreadable."""
+    if not raw.lstrip("\ufeff").startswith("---"):
+        return None, Problem(path, "front matter", "missing: the file must start with a '---' line, then YAML, then '---'", 1)
+    try:
+        post = frontmatter.loads(raw.lstrip("\ufeff"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return None, Problem(path, "front matter", f"unparsable YAML: {reason}; fix the YAML syntax (quote values containing ':' or '#')", line)
+    except Exception as exc:  # frontmatter raises plain ValueErrors for some malformed delimiters
+        return None, Problem(path, "front matter", f"unreadable: {exc}", 1)
+    if not isinstance(post.metadata, dict) or not post.metadata:
+        return None, Problem(path, "front matter", "empty or not a mapping of fields", 1)
+    return post, None
+
+
 def parse_note(raw: str, path: str, expected_id: str | None = None) -> tuple[Note | None, list[Problem]]:
     """Parse and validate one note's text. Cross-note checks (duplicates, related ids) are separate."""
     problems: list[Problem] = []
@@ -158,21 +176,10 @@ def parse_note(raw: str, path: str, expected_id: str | None = None) -> tuple[Not
     def problem(name: str, message: str) -> None:
         problems.append(Problem(path, name, message, _field_line(raw, name)))
 
-    if not raw.lstrip("\ufeff").startswith("---"):
-        return None, [Problem(path, "front matter", "missing: the file must start with a '---' line, then YAML, then '---'", 1)]
-    try:
-        post = frontmatter.loads(raw.lstrip("\ufeff"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return None, [Problem(path, "front matter", f"unparsable YAML: {reason}; fix the YAML syntax (quote values containing ':' or '#')", line)]
-    except Exception as exc:  # frontmatter raises plain ValueErrors for some malformed delimiters
-        return None, [Problem(path, "front matter", f"unreadable: {exc}", 1)]
+    post, fatal = _front_matter(raw, path)
+    if post is None:
+        return None, [fatal]
     meta = post.metadata
-    if not isinstance(meta, dict) or not meta:
-        return None, [Problem(path, "front matter", "empty or not a mapping of fields", 1)]
-
     for name in REQUIRED_FIELDS:
         if name not in meta or (meta[name] in (None, "", []) and name != "related"):
             problem(name, "missing or empty; every note needs it")
@@ -218,8 +225,8 @@ def parse_note(raw: str, path: str, expected_id: str | None = None) -> tuple[Not
     return Note(note_id, title.strip(), " ".join(summary.split()), sources, tags, related, body), []
 
 
-def read_note_file(path: Path, corpus_dir: Path | None = None) -> tuple[Note | None, list[Problem]]:
-    """Read one note file safely: size, encoding and symlink checks come before parsing."""
+def read_note_text(path: Path, corpus_dir: Path | None = None) -> tuple[str | None, list[Problem]]:
+    """A note file's text, after the checks that come before parsing: symlink, size, encoding, NUL bytes."""
     shown = str(path)
     if path.is_symlink():
         target = path.resolve()
@@ -239,7 +246,13 @@ def read_note_file(path: Path, corpus_dir: Path | None = None) -> tuple[Note | N
         return None, [Problem(shown, "file", f"is not UTF-8 (byte {exc.start}); save it as UTF-8", line)]
     if "\x00" in raw:
         return None, [Problem(shown, "file", "contains NUL bytes; notes are text files")]
-    return parse_note(raw, shown, expected_id=path.stem)
+    return raw, []
+
+
+def read_note_file(path: Path, corpus_dir: Path | None = None) -> tuple[Note | None, list[Problem]]:
+    """Read and parse one note file safely; its id must be the file name's stem."""
+    raw, problems = read_note_text(path, corpus_dir)
+    return parse_note(raw, str(path), expected_id=path.stem) if raw is not None else (None, problems)
 
 
 def note_files(corpus_dir: Path) -> list[Path]:
@@ -288,23 +301,23 @@ def related_problems(notes: list[Note], corpus_dir: Path) -> list[Problem]:
 
 
 def check_new_note(path: Path, corpus_dir: Path) -> Note:
-    """Validate a note file about to be added: its file checks (size, encoding, symlink), its text, and the
-    corpus it would join. The file name's stem must be the note's id."""
-    note, problems = read_note_file(path)
-    if note is None:
+    """Validate a note file about to be added: its file checks (size, encoding, symlink), its text (its id
+    must be the file name's stem), and the corpus it would join."""
+    raw, problems = read_note_text(path)
+    if raw is None:
         raise NoteError(problems)
-    return _fits_corpus(note, str(path), corpus_dir)
+    return check_note_text(raw, str(path), corpus_dir, expected_id=path.stem)
 
 
-def check_note_text(raw: str, origin: str, corpus_dir: Path) -> Note:
-    """Validate a note about to be added from its text alone (a form, an upload): the id comes from its front
-    matter. `origin` names it in problems."""
+def check_note_text(raw: str, origin: str, corpus_dir: Path, expected_id: str | None = None) -> Note:
+    """Validate a note about to be added from its text (a form, an upload, a file already read): the id comes
+    from its front matter and must equal `expected_id` when given. `origin` names it in problems."""
     size = len(raw.encode("utf-8", errors="surrogatepass"))
     if size > MAX_FILE_BYTES:
         raise NoteError([Problem(origin, "file", f"is {size:,} bytes; notes must be under {MAX_FILE_BYTES:,} bytes")])
     if "\x00" in raw:
         raise NoteError([Problem(origin, "file", "contains NUL bytes; notes are text files")])
-    note, problems = parse_note(raw, origin)
+    note, problems = parse_note(raw, origin, expected_id)
     if note is None:
         raise NoteError(problems)
     return _fits_corpus(note, origin, corpus_dir)

@@ -156,13 +156,13 @@ class Workbench:
 
 
 def add_note(settings: Settings, text: str, embedder, replace: bool = False, origin: str = "the note",
-             progress=None) -> dict:
+             expected_id: str | None = None, progress=None) -> dict:
     """Validate a note from its text and, only if valid, write it into the corpus (atomically: a temporary
     file renamed over the target) and update the index incrementally. An existing id needs `replace`.
     Returns the index report's JSON plus the note's `id` and where it was `saved_as`."""
     if not isinstance(text, str) or not text.strip():
         raise UserError("the note is empty; fill in the form, upload a .md file or pass a Markdown file")
-    note = check_note_text(text, origin, settings.corpus_dir)
+    note = check_note_text(text, origin, settings.corpus_dir, expected_id)
     target = settings.corpus_dir / f"{note.id}.md"
     if target.exists() and not replace:
         raise UserError(f"a note with id '{note.id}' already exists ({target}); choose another id, "
