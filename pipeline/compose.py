@@ -186,8 +186,11 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
     # a note whose source carries the question's names is the one asked about.
     # Retrieval ranked whole notes (BM25 and dense, fused); its order is a prior beside the best sentence.
     rank = {row: i for i, row in enumerate(rows)}
+    # A note whose title question matches the question closely is its direct answer (question-to-question
+    # similarity is what the embedder was trained on), whatever sentence scores best elsewhere.
     return sorted(notes, key=lambda n: -(n.best + settings.title_weight * n.title_cos + settings.source_weight * n.source_match
-                                         + settings.rank_weight / (1 + rank[n.row])))
+                                         + settings.rank_weight / (1 + rank[n.row])
+                                         + settings.title_lead_bonus * (n.title_cos >= settings.title_lead)))
 
 
 def _novel(p: Passage, chosen: list[Passage], settings: Settings) -> bool:
@@ -214,7 +217,8 @@ def select_passages(notes: list[NoteEvidence], index: NoteIndex, settings: Setti
         picked += [p for p in lead.passages if p.in_summary]
     first = lead.passages[order[0]]
     if first not in picked:
-        picked.insert(0, first)
+        # A note whose title question is the question gives its own answer (the summary) first.
+        picked.insert(len(picked) if lead.title_cos >= settings.title_lead else 0, first)
     for i in order[1:]:
         p = lead.passages[i]
         if len(picked) >= settings.lead_sentences:

@@ -46,6 +46,10 @@ class Settings:
     rank_weight: float = 0.25
     # a lead note whose title is this close to the question gives its whole summary.
     title_match: float = 0.55
+    # a note whose title question is this close to the question leads the answer (its direct answer)...
+    title_lead: float = 0.7
+    # ...helped by this much when notes are ranked.
+    title_lead_bonus: float = 1.0
     # sentences of the lead note within this much of its best one join the answer...
     sentence_margin: float = 0.5
     # ...up to this many.

@@ -183,3 +183,12 @@ def test_a_note_that_repeats_a_sentence_is_quoted_once(tmp_path, capsys, workspa
     assert code == 0, err
     texts = [s["text"] for s in answer["sentences"]]
     assert texts and texts.count(texts[0]) == 1 and answer["sentences"][0]["citations"] == ["wombat-burrows"]
+
+
+def test_a_question_that_is_a_notes_title_question_is_answered_by_that_notes_summary_first(engine):
+    from pipeline.text import split_sentences
+
+    answer = engine.ask("Does RLHF hurt calibration?").to_json()
+    first = answer["sentences"][0]
+    assert first["citations"] == ["rlhf-calibration-loss"]
+    assert first["text"] in split_sentences(engine.index.note("rlhf-calibration-loss").summary)
