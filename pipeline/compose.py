@@ -91,14 +91,15 @@ class Passage:
     vector: np.ndarray
     in_summary: bool
     position: int  # summary sentences first, then the body's, in the note's own order
+    stems: frozenset[str]  # its topic words, stemmed: computed once, compared with every question word
 
 
 def note_passages(index: NoteIndex, row: int) -> list[Passage]:
     note = index.notes[row]
     heads = index.head_matrix(row)
     body = index.sentence_vectors[index.sentence_rows(row).start:index.sentence_rows(row).stop]
-    summary = [Passage(row, t, v, True, i) for i, (t, v) in enumerate(zip(note.heads[1:], heads[1:]))]
-    return summary + [Passage(row, t, v, False, len(summary) + i) for i, (t, v) in enumerate(zip(note.sentences, body))]
+    summary = [Passage(row, t, v, True, i, _stems(t)) for i, (t, v) in enumerate(zip(note.heads[1:], heads[1:]))]
+    return summary + [Passage(row, t, v, False, len(summary) + i, _stems(t)) for i, (t, v) in enumerate(zip(note.sentences, body))]
 
 
 # Sentences that lean on a previous one ("This study...", "They...") read badly out of context.
@@ -110,8 +111,8 @@ def standalone_penalty(sentence: str) -> float:
     return 0.12 if _ANAPHORA.match(sentence) else 0.0
 
 
-def _stems(text: str) -> set[str]:
-    return set(_STEMMER.stemWords(topic_words(text)))
+def _stems(text: str) -> frozenset[str]:
+    return frozenset(_STEMMER.stemWords(topic_words(text)))
 
 
 def passage_relevance(question: str, qv: np.ndarray, passages: list[Passage], settings: Settings,
@@ -125,7 +126,7 @@ def passage_relevance(question: str, qv: np.ndarray, passages: list[Passage], se
     q = _stems(question)
     weight = {w: (idf or {}).get(w, 1.0) for w in q}
     total = sum(weight.values())
-    lexical = np.array([sum(weight[w] for w in q & _stems(p.text)) / total if total else 0.0 for p in passages])
+    lexical = np.array([sum(weight[w] for w in q & p.stems) / total if total else 0.0 for p in passages])
     penalty = np.array([standalone_penalty(p.text) for p in passages])
     return cos + settings.lexical_weight * lexical - penalty
 
@@ -135,7 +136,7 @@ def local_idf(passages: list[Passage]) -> dict[str, float]:
     ('RLHF') says less about which passage answers it than one only a few use ('triggers')."""
     df: dict[str, int] = {}
     for p in passages:
-        for w in _stems(p.text):
+        for w in p.stems:
             df[w] = df.get(w, 0) + 1
     n = len(passages)
     return {w: float(np.log((n + 1) / (c + 0.5))) for w, c in df.items()} | {"": float(np.log(n + 1))}
@@ -151,7 +152,7 @@ class NoteEvidence:
     title_cos: float
     source_match: float  # share of the question's names found in the note's paper titles and authors
     primary: bool = True  # among the `k` retrieved notes, not only reachable through links
-    asks: tuple[frozenset[str], ...] = ()  # per passage: the question's topic words (stemmed) it uses
+    question_words: frozenset[str] = frozenset()  # the question's topic words, stemmed
 
     @property
     def best(self) -> float:
@@ -180,8 +181,8 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
         title_cos = float(index.head_matrix(row)[0] @ qv)
         source_match = sum(n in sources for n in asked) / len(asked) if asked else 0.0
         relevance = passage_relevance(question, qv, passages[row], settings, idf)
-        asks = tuple(frozenset(_stems(p.text) & set(idf)) for p in passages[row])
-        notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k, asks))
+        notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k,
+                                  frozenset(idf)))
     # Researchers name papers by title or first author ("the Sleeper Agents backdoors", "Korbak et al."):
     # a note whose source carries the question's names is the one asked about.
     # Retrieval ranked whole notes (BM25 and dense, fused); its order is a prior beside the best sentence.
@@ -247,16 +248,17 @@ def completing_passages(lead: NoteEvidence, picked: list[Passage], settings: Set
     """The lead note's sentences that bring in a word of the question no picked sentence uses (a question
     asking for two figures needs the sentence with the second), best first, while still within
     `completion_margin` of the lead's best: the parts of a question often sit in neighbouring sentences."""
-    covered = set().union(*(lead.asks[lead.passages.index(p)] for p in picked if p in lead.passages))
+    asked = lead.question_words
+    covered = set().union(*(p.stems & asked for p in picked))
     extra: list[Passage] = []
     for i in lead.ranked():
         p = lead.passages[i]
         if len(picked) + len(extra) >= settings.lead_sentences + settings.completing_sentences:
             break
-        if (lead.asks[i] - covered and lead.relevance[i] >= lead.best - settings.completion_margin
+        if ((p.stems & asked) - covered and lead.relevance[i] >= lead.best - settings.completion_margin
                 and p not in picked and _novel(p, picked + extra, settings)):
             extra.append(p)
-            covered |= lead.asks[i]
+            covered |= p.stems & asked
     return extra
 
 

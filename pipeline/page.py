@@ -49,14 +49,16 @@ class Handlers:
         """Without an LLM: one answer. With one: its reply streams in, then the grounded answer replaces it.
         Notes changed on disk are embedded first, with a progress bar."""
         bench = self.bench
+        def track(fraction: float, message: str) -> None:  # notes changed on disk are embedded first
+            progress(fraction, desc=message)
+
         try:
-            bench.refresh(progress=lambda f, m: progress(f, desc=m))
             if kind == NO_LLM:
-                answer = bench.ask(question)
+                answer = bench.ask(question, progress=track)
             else:
                 chat = chat_model(LLMSettings(kind, (model or "").strip(), (base_url or "").strip() or None, timeout_s=float(timeout or 60)))
                 answer = None
-                for event, value in bench.ask_stream(question, chat, bool(strict)):
+                for event, value in bench.ask_stream(question, chat, bool(strict), progress=track):
                     if event == "text":
                         yield streaming_html(value), gr.update(choices=[], value=None)
                     else:

@@ -88,11 +88,11 @@ class Workbench:
     def ask(self, question: str, k: int | None = None, progress=None) -> dict:
         return self.refresh(progress).ask(question, k).to_json()
 
-    def ask_stream(self, question: str, model, strict: bool = True) -> Iterator[tuple[str, object]]:
+    def ask_stream(self, question: str, model, strict: bool = True, progress=None) -> Iterator[tuple[str, object]]:
         """Ask with a LangChain chat model: ("text", the reply so far) while it writes, then ("answer", JSON)
         once the reply is grounded (or the default composer's answer, if the model failed)."""
         events: queue.Queue = queue.Queue()
-        engine = self.refresh()
+        engine = self.refresh(progress)
 
         def run() -> None:
             try:
@@ -134,10 +134,9 @@ class Workbench:
     def add_note(self, markdown: str, progress=None, replace: bool = False) -> dict:
         """Validate a note's Markdown and, only if valid, save it and update the index incrementally."""
         with self._lock:
-            engine = self.engine
-            report = add_note(self.settings, markdown, engine.embedder, replace=replace, progress=progress)
-            self.engine = engine.with_index(self._load())
-            self._signature = corpus_signature(self.settings.corpus_dir)
+            signature = corpus_signature(self.settings.corpus_dir)
+            report = add_note(self.settings, markdown, self.engine.embedder, replace=replace, progress=progress)
+            self._reload(signature)
         return report
 
     def rebuild(self, progress=None, full: bool = True) -> dict:
@@ -145,14 +144,17 @@ class Workbench:
         with self._lock:
             signature = corpus_signature(self.settings.corpus_dir)
             report = build_index(self.settings, self.engine.embedder, full=full, progress=progress)
-            self.engine = self.engine.with_index(self._load())
-            self._signature = signature
+            self._reload(signature)
         return report.to_json()
 
-    def _load(self):
+    def _reload(self, signature: tuple) -> None:
+        """Swap in the index just built. `signature` is the corpus as it was before the build, so a note edited
+        during the build differs from it and is picked up at the next question."""
         from .index import load_index
 
-        return load_index(self.settings, self.engine.embedder.name, self.engine.embedder.dim)
+        embedder = self.engine.embedder
+        self.engine = self.engine.with_index(load_index(self.settings, embedder.name, embedder.dim))
+        self._signature = signature
 
 
 def add_note(settings: Settings, text: str, embedder, replace: bool = False, origin: str = "the note",
