@@ -244,9 +244,19 @@ def read_note_text(path: Path, corpus_dir: Path | None = None) -> tuple[str | No
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return None, [Problem(shown, "file", f"is not UTF-8 (byte {exc.start}); save it as UTF-8", line)]
+    problems = _text_problems(raw, shown, len(data))
+    return (None, problems) if problems else (raw, [])
+
+
+def _text_problems(raw: str, origin: str, size: int | None = None) -> list[Problem]:
+    """A note's text, however it arrived: under the size limit (`size` in bytes, when already known), and
+    text (no NUL bytes)."""
+    size = len(raw.encode("utf-8", errors="surrogatepass")) if size is None else size
+    if size > MAX_FILE_BYTES:
+        return [Problem(origin, "file", f"is {size:,} bytes; notes must be under {MAX_FILE_BYTES:,} bytes")]
     if "\x00" in raw:
-        return None, [Problem(shown, "file", "contains NUL bytes; notes are text files")]
-    return raw, []
+        return [Problem(origin, "file", "contains NUL bytes; notes are text files")]
+    return []
 
 
 def read_note_file(path: Path, corpus_dir: Path | None = None) -> tuple[Note | None, list[Problem]]:
@@ -312,11 +322,9 @@ def check_new_note(path: Path, corpus_dir: Path) -> Note:
 def check_note_text(raw: str, origin: str, corpus_dir: Path, expected_id: str | None = None) -> Note:
     """Validate a note about to be added from its text (a form, an upload, a file already read): the id comes
     from its front matter and must equal `expected_id` when given. `origin` names it in problems."""
-    size = len(raw.encode("utf-8", errors="surrogatepass"))
-    if size > MAX_FILE_BYTES:
-        raise NoteError([Problem(origin, "file", f"is {size:,} bytes; notes must be under {MAX_FILE_BYTES:,} bytes")])
-    if "\x00" in raw:
-        raise NoteError([Problem(origin, "file", "contains NUL bytes; notes are text files")])
+    problems = _text_problems(raw, origin)
+    if problems:
+        raise NoteError(problems)
     note, problems = parse_note(raw, origin, expected_id)
     if note is None:
         raise NoteError(problems)
