@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
-from .coverage import declines, find_gaps, gap_share
+from .coverage import declines, find_gaps, gap_share, question_parts
 from .errors import InquireError
 from .ground import GroundingScorer, citation_metrics
 from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
@@ -77,6 +77,7 @@ class Retrieval:
     abstain: bool
     gaps: list[str]
     ms: float
+    parts: list = field(default_factory=list)  # a compound question's separate asks, with their vectors
 
 
 @dataclass(frozen=True)
@@ -217,8 +218,10 @@ class AnswerEngine:
             remainder_best = self.search.best_dense(coverage.remainder)
         best = max((h.dense for h in hits), default=-1.0)
         abstain = not hits or declines(coverage, best, remainder_best, gap_share(q.text, coverage), self.settings)
+        parts = question_parts(q.text) if not abstain and self.settings.part_sentences else []
+        part_vectors = list(zip(parts, self.embedder.embed(parts))) if parts else []
         return Retrieval(q, qv, hits, candidates[:self.settings.compose_candidates], abstain, coverage.gaps,
-                         _ms(t))
+                         _ms(t), part_vectors)
 
     def _compose(self, r: Retrieval) -> Composition:
         """The draft: the LLM composer's when one is set (falling back on failure), else the extractive one."""
@@ -238,7 +241,7 @@ class AnswerEngine:
                 fallback = {**partial, "fallback": f"{exc}; answered with the default composer"}
         else:
             fallback = None
-        d = compose(q.text, r.qv, self.index, r.candidates, self.settings, r.abstain, r.gaps, k=q.k)
+        d = compose(q.text, r.qv, self.index, r.candidates, self.settings, r.abstain, r.gaps, k=q.k, parts=r.parts)
         return Composition(r, d, "default", fallback, _ms(t))
 
     def _ground(self, c: Composition) -> Answer:

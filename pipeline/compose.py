@@ -8,6 +8,7 @@ only words it adds are a reading of the question and short connectives: never a 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -153,6 +154,8 @@ class NoteEvidence:
     source_match: float  # share of the question's names found in the note's paper titles and authors
     primary: bool = True  # among the `k` retrieved notes, not only reachable through links
     question_words: frozenset[str] = frozenset()  # the question's topic words, stemmed
+    coverage: float = 0.0  # idf-weighted share of the question's topic words used anywhere in the note
+    part_relevance: tuple[np.ndarray, ...] = ()  # each passage's relevance to each part of a compound question
 
     @property
     def best(self) -> float:
@@ -162,7 +165,8 @@ class NoteEvidence:
         return list(np.argsort(-self.relevance, kind="stable"))
 
 
-def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings) -> list[NoteEvidence]:
+def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings,
+           parts: Sequence[tuple[str, np.ndarray]] = ()) -> list[NoteEvidence]:
     """Every retrieved note's passages with their relevance, best note first; notes past the first
     `settings.k` are marked as reachable only through links."""
     rows = [index.row(h.id) for h in hits]
@@ -173,16 +177,22 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
     asked = [n for n in dict.fromkeys(n.lower() for n in names(question))
              if sum(n in c for c in cited) == 1 and sum(n in t for t in texts) <= SOURCE_NAME_NOTES]
     passages = {row: note_passages(index, row) for row in rows}
-    idf = local_idf([p for ps in passages.values() for p in ps])
-    unseen = idf.pop("")
-    idf = {w: idf.get(w, unseen) for w in _stems(question)}  # a word no passage uses weighs the most
+    corpus_idf = local_idf([p for ps in passages.values() for p in ps])
+    unseen = corpus_idf.pop("")
+    def idf_of(text: str) -> dict[str, float]:
+        return {w: corpus_idf.get(w, unseen) for w in _stems(text)}  # a word no passage uses weighs the most
+    idf = idf_of(question)
+    part_idf = [idf_of(text) for text, _ in parts]
     notes = []
     for row, sources in zip(rows, cited):
         title_cos = float(index.head_matrix(row)[0] @ qv)
         source_match = sum(n in sources for n in asked) / len(asked) if asked else 0.0
         relevance = passage_relevance(question, qv, passages[row], settings, idf)
+        used = frozenset().union(*(p.stems for p in passages[row])) & frozenset(idf)
+        coverage = sum(idf[w] for w in used) / total if (total := sum(idf.values())) else 0.0
+        per_part = tuple(passage_relevance(text, pv, passages[row], settings, pi) for (text, pv), pi in zip(parts, part_idf))
         notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k,
-                                  frozenset(idf)))
+                                  frozenset(idf), coverage, per_part))
     # Researchers name papers by title or first author ("the Sleeper Agents backdoors", "Korbak et al."):
     # a note whose source carries the question's names is the one asked about.
     # Retrieval ranked whole notes (BM25 and dense, fused); its order is a prior beside the best sentence.
@@ -190,6 +200,7 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
     # A note whose title question matches the question closely is its direct answer (question-to-question
     # similarity is what the embedder was trained on), whatever sentence scores best elsewhere.
     return sorted(notes, key=lambda n: -(n.best + settings.title_weight * n.title_cos + settings.source_weight * n.source_match
+                                         + settings.coverage_weight * n.coverage
                                          + settings.rank_weight / (1 + rank[n.row])
                                          + settings.title_lead_bonus * (n.title_cos >= settings.title_lead)))
 
@@ -226,7 +237,9 @@ def select_passages(notes: list[NoteEvidence], index: NoteIndex, settings: Setti
             break
         if lead.relevance[i] >= top - settings.sentence_margin and p not in picked and _novel(p, picked, settings):
             picked.append(p)
+    picked += following_passages(lead, picked, settings)
     picked += completing_passages(lead, picked, settings)
+    picked += part_passages(lead, picked, settings)
     groups = [picked]
     bar = min(top, settings.relevance_cap)
     for note in notes[1:]:
@@ -242,6 +255,34 @@ def select_passages(notes: list[NoteEvidence], index: NoteIndex, settings: Setti
         if mine:
             groups.append(mine)
     return groups + linked_evidence(everything, groups, index, settings)
+
+
+def following_passages(lead: NoteEvidence, picked: list[Passage], settings: Settings) -> list[Passage]:
+    """The body sentence right after each of the lead's `follow_sentences` best picks, if within
+    `follow_margin` of the lead's best: a note states a finding and gives its reason, size or name in the
+    next sentence ("... may overestimate robustness. Knowledge acquired in pretraining is harder to remove")."""
+    extra: list[Passage] = []
+    for p in picked[:settings.follow_sentences]:
+        i = p.position + 1
+        if p.in_summary or i >= len(lead.passages):
+            continue
+        nxt = lead.passages[i]
+        if (lead.relevance[i] >= lead.best - settings.follow_margin and nxt not in picked and nxt not in extra
+                and _novel(nxt, picked + extra, settings)):
+            extra.append(nxt)
+    return extra
+
+
+def part_passages(lead: NoteEvidence, picked: list[Passage], settings: Settings) -> list[Passage]:
+    """For a compound question, the lead note's best sentence for each part it asks, if no picked sentence
+    is already that sentence (and a runner-up within `part_margin` of it): "which models were attacked, and how was harm judged?" needs both answers."""
+    extra: list[Passage] = []
+    for relevance in lead.part_relevance:
+        for i in list(np.argsort(-relevance, kind="stable"))[:settings.part_sentences]:
+            p = lead.passages[i]
+            if relevance[i] >= relevance.max() - settings.part_margin and p not in picked and p not in extra and _novel(p, picked + extra, settings):
+                extra.append(p)
+    return extra
 
 
 def completing_passages(lead: NoteEvidence, picked: list[Passage], settings: Settings) -> list[Passage]:
@@ -320,15 +361,17 @@ def next_lines(index: NoteIndex, qv: np.ndarray, cited: list[str], hits: list[Hi
 
 
 def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings,
-            abstain: bool, gaps: list[str] | None = None, k: int | None = None) -> Draft:
+            abstain: bool, gaps: list[str] | None = None, k: int | None = None,
+            parts: Sequence[tuple[str, np.ndarray]] = ()) -> Draft:
     """A cited answer from the retrieved notes, best first: the first `k` (default `settings.k`) may lead or
-    join by relevance, the rest only through links. `gaps` are the parts of the question no note covers."""
+    join by relevance, the rest only through links. `gaps` are the parts of the question no note covers;
+    `parts` the separate asks of a compound question, with their vectors."""
     gaps = gaps or []
     settings = replace(settings, k=k) if k else settings
     if abstain or not hits:
         nearest = [index.notes[r].title for r in top_rows(index.note_matrix() @ qv, settings.next_lines)]
         return Draft(question, True, reading_line(question, [], gaps), [], [], nearest, gaps)
-    groups = select_passages(gather(question, qv, index, hits, settings), index, settings)
+    groups = select_passages(gather(question, qv, index, hits, settings, parts), index, settings)
     lead_row = groups[0][0].note_row
     paragraphs = [[_sentence(index, p) for p in groups[0]]]
     by_row = {g[0].note_row: sorted(g, key=lambda p: p.position) for g in groups[1:]}

@@ -142,6 +142,19 @@ def topic_words(text: str) -> list[str]:
     return [w for w in re.findall(r"[a-z][a-z0-9\-]+", text.lower()) if w not in STOPWORDS and w not in GENERIC]
 
 
+_PART_BREAK = re.compile(
+    r"\?\s+|;\s+|,?\s+(?:and|or|but)\s+(?=(?:which|what|how|why|when|where|who|whose|whether|did|does|do|is|are|was|were|can|could|would|should|if)\b)",
+    re.IGNORECASE)
+
+
+def question_parts(question: str) -> list[str]:
+    """The separate asks of a compound question ("which models were attacked, and how was harm judged?"),
+    each with at least two topic words; a question that asks one thing gives no parts."""
+    parts = [p.strip(" ,?") for p in _PART_BREAK.split(question)]
+    parts = [p for p in parts if len(topic_words(p)) >= 2]
+    return parts if len(parts) >= 2 else []
+
+
 def names(question: str) -> list[str]:
     """The names a question uses (acronyms, CamelCase, capitalised words inside it), as written."""
     found = []

@@ -43,7 +43,9 @@ class Settings:
     # weight of the share of the question's names (papers, authors) found in a note's sources.
     source_weight: float = 0.3
     # weight of the note's retrieval rank (weight / (1 + rank)) when choosing the lead note.
-    rank_weight: float = 0.25
+    rank_weight: float = 0.1
+    # a note that uses more of the question's distinctive words, in any of its sentences, is helped by this much.
+    coverage_weight: float = 0.5
     # a lead note whose title is this close to the question gives its whole summary.
     title_match: float = 0.55
     # a note whose title question is this close to the question leads the answer (its direct answer)...
@@ -65,6 +67,12 @@ class Settings:
     # if within `completion_margin` of its best.
     completing_sentences: int = 2
     completion_margin: float = 0.7
+    # The body sentence after each of the lead's first `follow_sentences` picks joins if within `follow_margin`.
+    follow_sentences: int = 1
+    follow_margin: float = 0.8
+    # each part of a compound question ("which ..., and how ...?") adds the lead note's best sentences for it.
+    part_sentences: int = 2
+    part_margin: float = 0.1
     # a question that draws this many notes by relevance is broad: notes they link to may join...
     link_min_notes: int = 3
     # ...if its best sentence is within this much of the lead's.

@@ -192,3 +192,20 @@ def test_a_question_that_is_a_notes_title_question_is_answered_by_that_notes_sum
     first = answer["sentences"][0]
     assert first["citations"] == ["rlhf-calibration-loss"]
     assert first["text"] in split_sentences(engine.index.note("rlhf-calibration-loss").summary)
+
+
+def test_the_sentence_after_the_lead_finding_comes_with_it(engine):
+    # The note warns that such benchmarks "may overestimate robustness" and gives the reason in the next
+    # sentence; quoted alone, the warning does not answer "can it be trusted?".
+    answer = engine.ask("Can unlearning results on facts taught in a fine-tuning stage be trusted as evidence of robustness?").to_json()
+    text = " ".join(s["text"] for s in answer["sentences"])
+    assert answer["sentences"][0]["citations"] == ["unlearning-relearning"]
+    assert "overestimate robustness" in text and "harder to remove" in text
+
+
+def test_each_part_of_a_compound_question_gets_its_answer(engine):
+    answer = engine.ask("Which models did Qi and colleagues red-team through custom fine-tuning, and how did they "
+                        "measure how harmful the outputs were?").to_json()
+    lead = [s["text"] for s in answer["sentences"] if s["citations"] == ["finetuning-compromises-safety"]]
+    assert any("GPT-3.5 Turbo" in t and "Llama-2-7b-Chat" in t for t in lead)
+    assert any("11 harm categories" in t for t in lead)  # the second ask: how harm was measured

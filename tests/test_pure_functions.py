@@ -1,7 +1,9 @@
-"""Table tests for the pure functions the stages rest on: fusion, sentence splitting, citation parsing."""
+"""Table tests for the pure functions the stages rest on: fusion, sentence splitting, citation parsing,
+the parts of a compound question."""
 import pytest
 
 from pipeline.cited import parse_cited_answer
+from pipeline.coverage import question_parts
 from pipeline.retrieve import rrf
 from pipeline.text import split_sentences
 
@@ -41,3 +43,14 @@ def test_citation_parsing(text, sentences, unresolved):
     parsed = parse_cited_answer(text)
     assert [(s.text, s.citations) for s in parsed.sentences] == sentences
     assert parsed.unresolved == unresolved
+
+
+@pytest.mark.parametrize("question, parts", [
+    ("Which chat models were attacked, and how was harmfulness judged?", ["Which chat models were attacked", "how was harmfulness judged"]),
+    ("How large was the corpus? Which part depends on steering?", ["How large was the corpus", "Which part depends on steering"]),
+    ("Does RLHF hurt calibration?", []),  # one ask
+    ("What do safety and helpfulness trade off?", []),  # "and" joins two nouns, not two asks
+    ("Which models were attacked, and why?", []),  # a part needs two topic words of its own
+])
+def test_question_parts(question, parts):
+    assert question_parts(question) == parts
