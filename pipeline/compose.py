@@ -112,8 +112,15 @@ def standalone_penalty(sentence: str) -> float:
     return 0.12 if _ANAPHORA.match(sentence) else 0.0
 
 
+def _parts(stems: frozenset[str]) -> frozenset[str]:
+    return frozenset(part for w in stems if "-" in w for part in w.split("-") if part)
+
+
 def _stems(text: str) -> frozenset[str]:
-    return frozenset(_STEMMER.stemWords(topic_words(text)))
+    # A hyphenated compound is stemmed part by part ("sleeper-agents" -> "sleeper-agent"), so its parts can be
+    # matched on their own.
+    return frozenset("-".join(_STEMMER.stemWords(w.split("-"))) if "-" in w else _STEMMER.stemWord(w)
+                     for w in topic_words(text))
 
 
 def passage_relevance(question: str, qv: np.ndarray, passages: list[Passage], settings: Settings,
@@ -181,14 +188,18 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
     unseen = corpus_idf.pop("")
     def idf_of(text: str) -> dict[str, float]:
         return {w: corpus_idf.get(w, unseen) for w in _stems(text)}  # a word no passage uses weighs the most
+    # When notes are compared by the question words they use, a hyphenated compound counts as its parts and
+    # is used where all its parts are: the question says "sleeper-agent", its note "Sleeper Agents".
     idf = idf_of(question)
+    idf = idf | {w: corpus_idf.get(w, unseen) for w in _parts(frozenset(idf))}
     part_idf = [idf_of(text) for text, _ in parts]
     notes = []
     for row, sources in zip(rows, cited):
         title_cos = float(index.head_matrix(row)[0] @ qv)
         source_match = sum(n in sources for n in asked) / len(asked) if asked else 0.0
         relevance = passage_relevance(question, qv, passages[row], settings, idf)
-        used = frozenset().union(*(p.stems for p in passages[row])) & frozenset(idf)
+        said = frozenset().union(*(p.stems | _parts(p.stems) for p in passages[row]))
+        used = [w for w in idf if w in said or ("-" in w and _parts(frozenset([w])) <= said)]
         coverage = sum(idf[w] for w in used) / total if (total := sum(idf.values())) else 0.0
         per_part = tuple(passage_relevance(text, pv, passages[row], settings, pi) for (text, pv), pi in zip(parts, part_idf))
         notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k,

@@ -209,3 +209,10 @@ def test_each_part_of_a_compound_question_gets_its_answer(engine):
     lead = [s["text"] for s in answer["sentences"] if s["citations"] == ["finetuning-compromises-safety"]]
     assert any("GPT-3.5 Turbo" in t and "Llama-2-7b-Chat" in t for t in lead)
     assert any("11 harm categories" in t for t in lead)  # the second ask: how harm was measured
+
+
+def test_a_hyphenated_name_finds_the_note_that_writes_it_apart(engine):
+    # The question writes "sleeper-agent"; the Sleeper Agents note writes the name as two words, while a note
+    # that only mentions the paper in passing writes "sleeper-agent".
+    answer = engine.ask("In the sleeper-agent work, did safety training remove the backdoors?").to_json()
+    assert answer["sentences"][0]["citations"] == ["sleeper-agents-persist"]
