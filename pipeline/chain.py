@@ -77,7 +77,7 @@ class Retrieval:
     abstain: bool
     gaps: list[str]
     ms: float
-    parts: list = field(default_factory=list)  # a compound question's separate asks, with their vectors
+    parts: list[tuple[str, object]] = field(default_factory=list)  # a compound question's asks, with their vectors
 
 
 @dataclass(frozen=True)

@@ -185,14 +185,12 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
              if sum(n in c for c in cited) == 1 and sum(n in t for t in texts) <= SOURCE_NAME_NOTES]
     passages = {row: note_passages(index, row) for row in rows}
     corpus_idf = local_idf([p for ps in passages.values() for p in ps])
-    unseen = corpus_idf.pop("")
-    def idf_of(text: str) -> dict[str, float]:
-        return {w: corpus_idf.get(w, unseen) for w in _stems(text)}  # a word no passage uses weighs the most
+    unseen = corpus_idf.pop("")  # a word no passage uses weighs the most
     # When notes are compared by the question words they use, a hyphenated compound counts as its parts and
     # is used where all its parts are: the question says "sleeper-agent", its note "Sleeper Agents".
-    idf = idf_of(question)
-    idf = idf | {w: corpus_idf.get(w, unseen) for w in _parts(frozenset(idf))}
-    part_idf = [idf_of(text) for text, _ in parts]
+    asked_stems = _stems(question)
+    idf = {w: corpus_idf.get(w, unseen) for w in asked_stems | _parts(asked_stems)}
+    part_idf = [{w: corpus_idf.get(w, unseen) for w in _stems(text)} for text, _ in parts]
     notes = []
     for row, sources in zip(rows, cited):
         title_cos = float(index.head_matrix(row)[0] @ qv)
@@ -285,13 +283,14 @@ def following_passages(lead: NoteEvidence, picked: list[Passage], settings: Sett
 
 
 def part_passages(lead: NoteEvidence, picked: list[Passage], settings: Settings) -> list[Passage]:
-    """For a compound question, the lead note's best sentence for each part it asks, if no picked sentence
-    is already that sentence (and a runner-up within `part_margin` of it): "which models were attacked, and how was harm judged?" needs both answers."""
+    """For a compound question ("which models were attacked, and how was harm judged?"), the lead note's
+    best sentence for each part, and its runner-up if within `part_margin`, unless already picked."""
     extra: list[Passage] = []
     for relevance in lead.part_relevance:
         for i in list(np.argsort(-relevance, kind="stable"))[:settings.part_sentences]:
             p = lead.passages[i]
-            if relevance[i] >= relevance.max() - settings.part_margin and p not in picked and p not in extra and _novel(p, picked + extra, settings):
+            close = relevance[i] >= relevance.max() - settings.part_margin
+            if close and p not in picked and p not in extra and _novel(p, picked + extra, settings):
                 extra.append(p)
     return extra
 
