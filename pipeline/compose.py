@@ -112,7 +112,7 @@ def standalone_penalty(sentence: str) -> float:
     return 0.12 if _ANAPHORA.match(sentence) else 0.0
 
 
-def _parts(stems: frozenset[str]) -> frozenset[str]:
+def _compound_parts(stems: frozenset[str]) -> frozenset[str]:
     return frozenset(part for w in stems if "-" in w for part in w.split("-") if part)
 
 
@@ -189,15 +189,15 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
     # When notes are compared by the question words they use, a hyphenated compound counts as its parts and
     # is used where all its parts are: the question says "sleeper-agent", its note "Sleeper Agents".
     asked_stems = _stems(question)
-    idf = {w: corpus_idf.get(w, unseen) for w in asked_stems | _parts(asked_stems)}
+    idf = {w: corpus_idf.get(w, unseen) for w in asked_stems | _compound_parts(asked_stems)}
     part_idf = [{w: corpus_idf.get(w, unseen) for w in _stems(text)} for text, _ in parts]
     notes = []
     for row, sources in zip(rows, cited):
         title_cos = float(index.head_matrix(row)[0] @ qv)
         source_match = sum(n in sources for n in asked) / len(asked) if asked else 0.0
         relevance = passage_relevance(question, qv, passages[row], settings, idf)
-        said = frozenset().union(*(p.stems | _parts(p.stems) for p in passages[row]))
-        used = [w for w in idf if w in said or ("-" in w and _parts(frozenset([w])) <= said)]
+        said = frozenset().union(*(p.stems | _compound_parts(p.stems) for p in passages[row]))
+        used = [w for w in idf if w in said or ("-" in w and _compound_parts(frozenset([w])) <= said)]
         coverage = sum(idf[w] for w in used) / total if (total := sum(idf.values())) else 0.0
         per_part = tuple(passage_relevance(text, pv, passages[row], settings, pi) for (text, pv), pi in zip(parts, part_idf))
         notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k,
