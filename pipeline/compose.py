@@ -123,16 +123,15 @@ def _stems(text: str) -> frozenset[str]:
                      for w in topic_words(text))
 
 
-def passage_relevance(question: str, qv: np.ndarray, passages: list[Passage], settings: Settings,
-                      idf: dict[str, float] | None = None) -> np.ndarray:
-    """How well each passage answers the question: cosine, plus the idf-weighted share of the question's
-    topic words it uses (stemmed; cosine alone favours sentences that merely sound like the field), less
-    a penalty for sentences that lean on a previous one."""
+def passage_relevance(q: frozenset[str], qv: np.ndarray, passages: list[Passage], settings: Settings,
+                      idf: dict[str, float]) -> np.ndarray:
+    """How well each passage answers the question (its stemmed topic words `q`, its vector `qv`): cosine,
+    plus the idf-weighted share of the question's topic words it uses (cosine alone favours sentences that
+    merely sound like the field), less a penalty for sentences that lean on a previous one."""
     if not passages:
         return np.zeros(0)
     cos = np.stack([p.vector for p in passages]) @ qv
-    q = _stems(question)
-    weight = {w: (idf or {}).get(w, 1.0) for w in q}
+    weight = {w: idf.get(w, 1.0) for w in q}
     total = sum(weight.values())
     lexical = np.array([sum(weight[w] for w in q & p.stems) / total if total else 0.0 for p in passages])
     penalty = np.array([standalone_penalty(p.text) for p in passages])
@@ -190,16 +189,18 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], set
     # is used where all its parts are: the question says "sleeper-agent", its note "Sleeper Agents".
     asked_stems = _stems(question)
     idf = {w: corpus_idf.get(w, unseen) for w in asked_stems | _compound_parts(asked_stems)}
-    part_idf = [{w: corpus_idf.get(w, unseen) for w in _stems(text)} for text, _ in parts]
+    part_stems = [_stems(text) for text, _ in parts]
+    part_idf = [{w: corpus_idf.get(w, unseen) for w in stems} for stems in part_stems]
     notes = []
     for row, sources in zip(rows, cited):
         title_cos = float(index.head_matrix(row)[0] @ qv)
         source_match = sum(n in sources for n in asked) / len(asked) if asked else 0.0
-        relevance = passage_relevance(question, qv, passages[row], settings, idf)
+        relevance = passage_relevance(asked_stems, qv, passages[row], settings, idf)
         said = frozenset().union(*(p.stems | _compound_parts(p.stems) for p in passages[row]))
         used = [w for w in idf if w in said or ("-" in w and _compound_parts(frozenset([w])) <= said)]
         coverage = sum(idf[w] for w in used) / total if (total := sum(idf.values())) else 0.0
-        per_part = tuple(passage_relevance(text, pv, passages[row], settings, pi) for (text, pv), pi in zip(parts, part_idf))
+        per_part = tuple(passage_relevance(stems, pv, passages[row], settings, pi)
+                         for stems, (_, pv), pi in zip(part_stems, parts, part_idf))
         notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k,
                                   frozenset(idf), coverage, per_part))
     # Researchers name papers by title or first author ("the Sleeper Agents backdoors", "Korbak et al."):
