@@ -82,41 +82,48 @@ def main() -> int:
 
 
 def judge_results(embedder, model, vec) -> dict:
-    """Features, judge, combined and auto side by side on the measure-only sets (needs `make install-judge`
-    and the combination fitted by `make train-grounding`)."""
+    """Features, judge, probe, combined and auto side by side on the measure-only sets (needs `make install-judge`
+    and the probe and combinations fitted by `make train-grounding`)."""
     from pipeline.ground import load_combination
     from pipeline.judge import JudgeUnavailable, load_local_judge
-    from .judge_data import MEASURE_SETS, hand_claims, judged_sets, per_kind, sentences_per_second, side_by_side
+    from pipeline.probe import probe_for
+    from .fit_judge import MEASURE_SETS, per_kind, side_by_side
+    from .judge_data import hand_claims, judged_sets, sentences_per_second
 
-    combination = load_combination()
+    combos = load_combination()
     try:
         judge = load_local_judge()
     except JudgeUnavailable as exc:
         return {"skipped": str(exc)}
-    if combination is None:
+    if combos is None:
         return {"skipped": "no fitted combination (pipeline/judge_combination.json); run `make train-grounding`"}
+    probe, probe_note = probe_for(judge)
     sets = judged_sets(MEASURE_SETS + ("claims-tune",), embedder, vec, judge)
-    out = {name: side_by_side(model, combination, s, claim_level=name == "wice-100") for name, s in sets.items()}
-    out["claims-measure"]["kinds"] = per_kind(model, combination, sets["claims-measure"])
-    out["perturb-test"]["kinds"] = per_kind(model, combination, sets["perturb-test"])
+    out = {name: side_by_side(model, combos, probe, s, claim_level=name == "wice-100") for name, s in sets.items()}
+    for name in ("claims-measure", "claims-blind", "perturb-test"):
+        out[name]["kinds"] = per_kind(model, combos, probe, sets[name])
     sample = [(r["claim"], r["ids"]) for r in hand_claims("measure")[:24]]
     out["sentences_per_second"] = sentences_per_second(judge, sample)
-    out["combination"] = {"weights": list(combination.weights), "bias": combination.bias,
-                          "threshold": combination.threshold, "trained_on": combination.trained_on}
+    out["probe"] = probe_note
+    out["combination"] = {"with_probe": combos.with_probe.to_json() if combos.with_probe else None,
+                          "logit_only": combos.logit_only.to_json()}
     return out
 
 
 def judge_table(j: dict) -> list[str]:
     if "skipped" in j:
         return [f"LLM judge: skipped ({j['skipped']})"]
-    lines = [f"{'AUROC / balanced accuracy':30} {'features':>13} {'judge':>13} {'combined':>13} {'auto':>13}"]
-    for name in ("claims-measure", "wice-100", "perturb-test", "summac", "claims-tune"):
+    stages = ("features", "judge", "probe", "combined", "auto")
+    lines = [f"{'AUROC / balanced accuracy':30} " + " ".join(s.rjust(13) for s in stages)]
+    for name in ("claims-measure", "claims-blind", "wice-100", "perturb-test", "summac", "claims-tune"):
         r = j[name]
         label = f"{name}{' (tune)' if name == 'claims-tune' else ''} n={r['rows']}"
-        lines.append(f"{label:30} " + " ".join(f"{r[s]['auroc']:.3f} / {r[s]['bacc']:.3f}".rjust(13) for s in ("features", "judge", "combined", "auto")))
-    for name in ("claims-measure", "perturb-test"):
+        lines.append(f"{label:30} " + " ".join((f"{r[s]['auroc']:.3f} / {r[s]['bacc']:.3f}" if s in r else "-").rjust(13)
+                                              for s in stages))
+    for name in ("claims-measure", "claims-blind", "perturb-test"):
         for kind, v in j[name]["kinds"].items():
-            lines.append(f"  {name} {kind} (n={v['n']}) correct".ljust(45) + " ".join(f"{v[s]:.2f}".rjust(7) for s in ("features", "judge", "combined", "auto")))
+            lines.append(f"  {name} {kind} (n={v['n']}) correct".ljust(50)
+                         + " ".join((f"{v[s]:.2f}" if s in v else "-").rjust(7) for s in stages))
     lines.append("sentences/s: " + ", ".join(f"{k} {v}" for k, v in j["sentences_per_second"].items()))
     return lines
 

@@ -11,7 +11,6 @@ import random
 import re
 from dataclasses import dataclass
 
-from pipeline.ground import OPPOSITES
 from pipeline.text import split_sentences
 
 NEGATIVE_KINDS = ("number", "swap", "direction", "negation", "contradiction", "invented", "wrong_note")
@@ -20,6 +19,18 @@ _AUX = re.compile(r"\b(is|are|was|were|can|could|does|do|did|will|would|has|have
 _NEGATED = re.compile(r"\b(is|are|was|were|can|could|does|do|did|will|would|has|have|had|should) not\b")
 _NUM = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(\s?%|x\b)?")
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-zA-Z0-9\-]+(?:\s[A-Z][a-zA-Z0-9\-]+)*)")
+# Words that reverse a sentence's direction, written for the suite and kept apart from the scorer's own list
+# (ground.OPPOSITES; a test checks that no pair is shared), so the suite does not measure that list against itself.
+REVERSALS = [
+    ("better", "worse"), ("best", "poorest"), ("most", "least"), ("many", "few"), ("large", "small"),
+    ("high", "low"), ("grew", "shrank"), ("grows", "shrinks"), ("boosted", "cut"), ("boosts", "cuts"),
+    ("improved", "worsened"), ("improves", "worsens"), ("improve", "worsen"), ("outperformed", "trailed"),
+    ("outperforms", "trails"), ("robust", "fragile"), ("stable", "unstable"), ("reliable", "unreliable"),
+    ("safer", "riskier"), ("increase", "drop"), ("increases", "drops"), ("reduce", "amplify"), ("reduces", "amplifies"),
+    ("removed", "kept"), ("remove", "keep"), ("before", "after"), ("earlier", "later"), ("first", "last"),
+    ("often", "rarely"), ("frequently", "seldom"),
+    ("helped", "hindered"), ("preserved", "erased"), ("retained", "lost"), ("matched", "missed"),
+]
 INVENTED = ("in a 70-billion-parameter model", "on the ImageNet-21k dataset", "in experiments run during 2017",
             "using 512 TPU chips", "on the Pile corpus", "in a study of 13,000 volunteers", "with GPT-2 XL as the base model")
 
@@ -62,7 +73,7 @@ def swap_roles(s: str, rng: random.Random) -> str | None:
 
 def reverse_direction(s: str, rng: random.Random) -> str | None:
     tokens = s.split(" ")
-    options = [(i, b) for i, t in enumerate(tokens) for a, b in OPPOSITES + [(y, x) for x, y in OPPOSITES]
+    options = [(i, b) for i, t in enumerate(tokens) for a, b in REVERSALS + [(y, x) for x, y in REVERSALS]
                if t.lower().strip(",.;:") == a]
     if not options:
         return None

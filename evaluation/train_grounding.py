@@ -16,14 +16,9 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 
 from pipeline.ground import FEATURES, MODEL_FEATURES, MODEL_FILE, GroundingModel, apply_checks
 from pipeline.embed import EmbeddingCache
+from .fit_judge import best_threshold
 from .grounding_data import corpus_rows, wice_rows
 from pipeline.settings import Settings, force_offline
-
-
-def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """The cut that maximises balanced accuracy on cross-validated (out-of-fold) probabilities."""
-    grid = np.linspace(0.05, 0.95, 91)
-    return float(grid[int(np.argmax([balanced_accuracy_score(y, p >= t) for t in grid]))])
 
 
 def main() -> int:
@@ -61,20 +56,29 @@ def main() -> int:
 
 
 def fit_judge_combination(embedder, model: GroundingModel) -> None:
-    """With the judge installed: fit how its verdict combines with the feature model, on dev sets only."""
+    """With the judge installed: fit the probe on its hidden state and the combinations, on dev sets only."""
+    from pipeline.ground import COMBINATION_FILE
     from pipeline.judge import JudgeUnavailable, load_local_judge
-    from .judge_data import FIT_SETS, fit_combination, judged_sets, save_combination
+    from pipeline.probe import PROBE_FILE, save_probe
+    from .fit_judge import FIT_SETS, fit_all
+    from .judge_data import judged_sets
 
     try:
         judge = load_local_judge()
     except JudgeUnavailable as exc:
-        print(f"judge combination not fitted: {exc}")
+        print(f"judge probe and combination not fitted: {exc}")
         return
     sets = judged_sets(FIT_SETS, embedder, EmbeddingCache(embedder, limit=None), judge)
-    combination, oof = fit_combination(model, sets)
-    save_combination(combination)
-    print(f"wrote the judge combination: weights {combination.weights}, bias {combination.bias:.3f}, "
-          f"threshold {combination.threshold:.2f}; out-of-fold AUROC {oof}")
+    probe, combos, report = fit_all(model, sets, judge.model_sha256)
+    save_probe(probe)
+    COMBINATION_FILE.write_text(json.dumps({"with_probe": combos.with_probe.to_json(),
+                                             "logit_only": combos.logit_only.to_json()}, indent=1))
+    print(f"wrote {PROBE_FILE} (C {report['probe']['C']}, {report['probe']['claim_share']:.0%} weight on our claims, "
+          f"threshold {probe.threshold:.2f}); out-of-fold AUROC {report['probe']['oof_auroc']}")
+    for name in ("with_probe", "logit_only"):
+        c = getattr(combos, name)
+        print(f"wrote the {name} combination: {dict(zip(c.inputs, (round(w, 3) for w in c.weights)))}, bias {c.bias:.3f}, "
+              f"threshold {c.threshold:.2f}, checks settle first: {c.short_circuit}; out-of-fold {report[name]}")
 
 
 if __name__ == "__main__":

@@ -294,7 +294,8 @@ def score_text(engine: AnswerEngine, text: str, mode: str | None = None) -> dict
             unsupported.insert(0, "no citation")
         sentences.append({"text": s.text, "citations": s.citations, "support": g.support, "supported": g.supported,
                           "evidence": g.evidence, "unsupported": unsupported, "decided_by": g.decided_by,
-                          "judge_support": g.judge_support})
+                          "judge_support": g.judge_support, "probe_support": g.probe_support, "threshold": g.threshold,
+                          "verdict": g.verdict, "clashes_with": g.clashes_with})
     return {
         "sentences": sentences,
         **grounding_summary(metrics),

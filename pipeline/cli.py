@@ -119,11 +119,14 @@ def cmd_ask(args) -> int:
 
 
 def _score_table(report: dict) -> str:
-    rows = [f"{'support':>7}  ok  sentence"]
+    rows = ["support: 0 to 1; a sentence is supported when its support reaches the line of the stage that decided it",
+            f"{'support':>7}  {'line':>4}  verdict                   sentence"]
     for s in report["sentences"]:
-        rows.append(f"{s['support']:>7.3f}  {'yes' if s['supported'] else 'NO ':3} {s['text'][:90]} {s['citations']}")
+        rows.append(f"{s['support']:>7.3f}  {s['threshold']:>4.2f}  {s['verdict']:25} {s['text'][:90]} {s['citations']}")
         if not s["supported"] and s["unsupported"]:
-            rows.append(f"{'':13}unsupported: {'; '.join(s['unsupported'][:4])}")
+            rows.append(f"{'':15}unsupported: {'; '.join(s['unsupported'][:4])}")
+        if s.get("clashes_with"):
+            rows.append(f"{'':15}compare with [{s['clashes_with']['id']}]: {s['clashes_with']['text'][:160]}")
     rows.append(f"supported {report['supported_fraction']:.2f}  citation recall {report['citation_recall']:.2f}  "
                 f"precision {report['citation_precision']:.2f}  unknown citations: {', '.join(report['unknown_citations']) or 'none'}")
     return "\n".join(rows)

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from .embed import EmbeddingCache
-from .text import STOPWORDS, content_words, numbers, split_sentences, words
+from .probe import probe_for
+from .text import STOPWORDS, content_words, numbers, sigmoid, split_sentences, words
 
 MODEL_FILE = Path(__file__).with_name("grounding_model.json")
 COMBINATION_FILE = Path(__file__).with_name("judge_combination.json")
@@ -103,30 +104,83 @@ class GroundingScore:
     features: dict[str, float] = field(default_factory=dict)
     decided_by: str = "features"  # quote | features | judge: which stage set the support
     judge_support: float | None = None  # the judge's own P(supported), before combining
+    probe_support: float | None = None  # the probe's P(supported) from the judge's hidden state, before combining
+    threshold: float = 0.5  # the line between supported and not for the stage that decided
+    clashes_with: dict | None = None  # for a flagged sentence: the evidence sentence closest to it, to compare by eye
+
+    @property
+    def verdict(self) -> str:
+        """The decision in words, with how far the support sits from the line."""
+        margin = abs(self.support - self.threshold)
+        word = "supported" if self.supported else "not supported"
+        return word if margin >= 0.15 else f"borderline, {word}"
+
+
+COMBINATION_INPUTS = ("feature_logit", "judge_logit", "probe_logit")
 
 
 @dataclass(frozen=True)
 class JudgeCombination:
-    """Logistic regression over [logit of the feature model's support, the judge's Yes-No logit], fit on
-    development data only (`make train-grounding`): one calibrated support from both stages."""
+    """Logistic regression over named inputs: the logit of the feature model's support (its deterministic checks
+    included), the judge's Yes-No logit and, for a local judge with a fitted probe, the probe's logit. Fitted on
+    development data only (`make train-grounding`): one calibrated support from every stage.
+    `short_circuit`: whether sentences that `decided_by_features` settles skip the judge (chosen by
+    cross-validation, like the weights)."""
 
-    weights: tuple[float, float]
+    inputs: tuple[str, ...]
+    weights: tuple[float, ...]
     bias: float
     threshold: float
     trained_on: str
+    short_circuit: bool = True
 
-    def probability(self, feature_support: float, judge_logit: float) -> float:
-        p = min(max(feature_support, 1e-4), 1 - 1e-4)
-        z = self.weights[0] * float(np.log(p / (1 - p))) + self.weights[1] * judge_logit + self.bias
-        return float(1.0 / (1.0 + np.exp(-z)))
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.bias + sum(w * float(values[name]) for name, w in zip(self.inputs, self.weights))
+        return sigmoid(z)
+
+    def to_json(self) -> dict:
+        return {"inputs": list(self.inputs), "weights": list(self.weights), "bias": self.bias, "threshold": self.threshold,
+                "short_circuit": self.short_circuit, "trained_on": self.trained_on}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "JudgeCombination":
+        inputs = tuple(data["inputs"])
+        unknown = [i for i in inputs if i not in COMBINATION_INPUTS]
+        if unknown or len(inputs) != len(data["weights"]):
+            raise ValueError(f"a judge combination with inputs {list(inputs)} and {len(data['weights'])} weights; expected "
+                             f"inputs among {list(COMBINATION_INPUTS)}, one weight each: run `make train-grounding`")
+        return cls(inputs, tuple(float(w) for w in data["weights"]), float(data["bias"]), float(data["threshold"]),
+                   data.get("trained_on", ""), bool(data.get("short_circuit", True)))
 
 
-def load_combination(path: Path = COMBINATION_FILE) -> JudgeCombination | None:
-    """The fitted combination, or None before `make train-grounding` has fitted one."""
+def feature_logit(p: float) -> float:
+    """The feature model's support as a logit (clipped at 1e-4 so that a capped or certain row stays finite)."""
+    p = min(max(float(p), 1e-4), 1 - 1e-4)
+    return float(np.log(p / (1 - p)))
+
+
+@dataclass(frozen=True)
+class JudgeCombinations:
+    """The fitted combinations: with the probe (a local judge whose hidden state it reads) and without (a server)."""
+
+    with_probe: JudgeCombination | None
+    logit_only: JudgeCombination
+
+    def pick(self, has_probe: bool) -> JudgeCombination:
+        return self.with_probe if has_probe and self.with_probe is not None else self.logit_only
+
+
+def load_combination(path: Path = COMBINATION_FILE) -> JudgeCombinations | None:
+    """The fitted combinations, or None before `make train-grounding` has fitted them."""
     if not path.is_file():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
-    return JudgeCombination(tuple(data["weights"]), float(data["bias"]), float(data["threshold"]), data.get("trained_on", ""))
+    try:
+        probe = data.get("with_probe")
+        return JudgeCombinations(JudgeCombination.from_json(probe) if probe else None,
+                                 JudgeCombination.from_json(data["logit_only"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path} is not a judge combination file ({exc}); run `make train-grounding`") from exc
 
 
 UNRELATED_COSINE = 0.3  # below this, no cited sentence is about what the claim says
@@ -348,7 +402,7 @@ class GroundingScorer:
     """Scores sentences against note evidence. Needs only an embedder and a way to look notes up."""
 
     def __init__(self, embedder, note_sentences, model: GroundingModel | None = None, judge=None,
-                 mode: str = "features", combination: JudgeCombination | None = None):
+                 mode: str = "features", combination: JudgeCombinations | None = None, probe=None):
         """`note_sentences(note_id) -> list[(text, vector|None)]` or None for an unknown id.
         `judge` (pipeline.judge.Judge) with `mode` auto or llm reads what the features cannot (see JUDGE_MODES)."""
         if mode not in JUDGE_MODES:
@@ -358,6 +412,8 @@ class GroundingScorer:
         self.model = model or load_grounding_model()
         self.judge, self.mode = judge, mode
         self.combination = combination or load_combination()
+        # A local judge's hidden state is read by the probe fitted for that exact model (pipeline/probe.py).
+        self.probe, self.probe_note = (probe, "probe given") if probe is not None else probe_for(judge)
         # Sentences recur across ALCE's sub-checks and across questions: embed each once.
         self._embed = EmbeddingCache(embedder)
         self._token_vectors = self._embed.tokens
@@ -413,24 +469,42 @@ class GroundingScorer:
             evidence = self.evidence_for(cited)
             feats, order, unsupported = features(claim, vector, evidence, self._embed(claim_parts_), claim_tokens)
             p = float(self.model.probability(feats[None, :])[0]) if evidence else 0.0
-            shown = [{"id": evidence[i].note_id, "text": evidence[i].text} for i in order[:2]]
-            threshold, decided_by, judged = self.model.threshold, "features", None
-            use_judge = self.judge is not None and evidence and (mode == "llm" or (mode == "auto" and not decided_by_features(feats)))
-            if use_judge:
-                texts = judge_evidence(vector, [e.text for e in evidence], [e.vector for e in evidence])
-                verdict = self.judge.support(claim, texts)
-                judged = round(verdict.probability, 4)
-                if self.combination is not None:
-                    p, threshold = self.combination.probability(p, verdict.logit), self.combination.threshold
-                else:
-                    p, threshold = verdict.probability, 0.5
-                by_text = {e.text: e.note_id for e in evidence}
-                shown, decided_by = [{"id": by_text[t], "text": t} for t in texts], "judge"
-                if p < threshold and judged < 0.5:
-                    unsupported = ["the judge read the claim as not supported by this evidence"] + unsupported
-            out.append(GroundingScore(round(p, 4), p >= threshold, shown, unsupported if p < threshold else unsupported[:0],
-                                      dict(zip(FEATURES, feats.round(4).tolist())), decided_by, judged))
+            out.append(self._decide(claim, vector, feats, order, unsupported, evidence, p, mode))
         return out
+
+
+    def _combination(self) -> JudgeCombination | None:
+        return self.combination.pick(self.probe is not None) if self.combination is not None else None
+
+    def _decide(self, claim: str, vector: np.ndarray, feats: np.ndarray, order: list[int], unsupported: list[str],
+                evidence: list[Evidence], p: float, mode: str) -> GroundingScore:
+        """The support of one non-quote sentence: the features' alone, or combined with the judge (and probe)."""
+        shown = [{"id": evidence[i].note_id, "text": evidence[i].text} for i in order[:2]]
+        threshold, decided_by, judged, probed = self.model.threshold, "features", None, None
+        combination = self._combination()
+        settled = (combination.short_circuit if combination else True) and decided_by_features(feats)
+        if self.judge is not None and evidence and (mode == "llm" or (mode == "auto" and not settled)):
+            texts = judge_evidence(vector, [e.text for e in evidence], [e.vector for e in evidence])
+            verdict = self.judge.support(claim, texts)
+            judged = round(verdict.probability, 4)
+            probe_logit = self.probe.logit(verdict.hidden) if self.probe is not None and verdict.hidden is not None else None
+            probed = round(sigmoid(probe_logit), 4) if probe_logit is not None else None
+            if self.combination is not None:
+                combination = self.combination.pick(probe_logit is not None)
+                p = combination.probability({"feature_logit": feature_logit(p), "judge_logit": verdict.logit,
+                                             "probe_logit": probe_logit if probe_logit is not None else 0.0})
+                threshold = combination.threshold
+            else:
+                p, threshold = verdict.probability, 0.5
+            by_text = {e.text: e.note_id for e in evidence}
+            shown, decided_by = [{"id": by_text[t], "text": t} for t in texts], "judge"
+            if p < threshold and judged < 0.5:
+                unsupported = ["the judge read the claim as not supported by this evidence"] + unsupported
+        supported = p >= threshold
+        closest = {"id": evidence[order[0]].note_id, "text": evidence[order[0]].text} if evidence and not supported else None
+        return GroundingScore(round(p, 4), supported, shown, unsupported if not supported else [],
+                              dict(zip(FEATURES, feats.round(4).tolist())), decided_by, judged, probed, round(threshold, 4),
+                              closest)
 
 
 def citation_metrics(sentences: list[tuple[str, list[str]]], scorer: GroundingScorer, mode: str | None = None) -> dict:

@@ -34,9 +34,13 @@ import zlib
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # numpy is imported only when a judge runs: importing this module stays cheap
+    import numpy as np
 
 from .errors import InquireError
+from .text import sigmoid
 
 # The instruction names the distortions a small model misses when merely asked "supported?" (scope, swapped
 # roles, reversed comparisons, invented details, vague claims), with worked examples on made-up facts far from
@@ -130,11 +134,9 @@ class JudgeVerdict:
     logit: float  # logit(Yes) - logit(No); probability = sigmoid(logit)
     prompt_tokens: int
     seconds: float
-
-
-def sigmoid(x: float) -> float:
-    """The logistic function, written so that it never overflows."""
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+    # The model's final hidden state at the answer position (local judge only; servers expose none): what a
+    # probe (pipeline/probe.py) reads. The Yes/No logit is one direction of it; the probe learns others.
+    hidden: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def source_text(evidence: list[str]) -> str:
@@ -353,6 +355,7 @@ class LocalJudge(Judge):
     def __init__(self, path: Path, settings: JudgeSettings | None = None):
         self.path, self.settings = path, settings or JudgeSettings()
         self.name = f"local:{self.settings.model}"
+        self.model_sha256 = MODELS[self.settings.model].sha256 if self.settings.model in MODELS else None
         self._lock = threading.RLock()
         self._llm = None
         self._cached: list[int] | None = None  # the evidence part whose KV cache the context holds
@@ -371,8 +374,9 @@ class LocalJudge(Judge):
         except ImportError as exc:
             raise JudgeUnavailable(f"llama-cpp-python cannot be imported in {sys.executable} ({exc}); {INSTALL_FIX}") from exc
         t = self.settings.threads
+        # embedding=True keeps the last token's final hidden state readable beside the logits (for the probe).
         llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.settings.n_ctx, n_batch=self.settings.n_batch,
-                              n_threads=t, n_threads_batch=t, logits_all=False, verbose=False)
+                              n_threads=t, n_threads_batch=t, logits_all=False, embedding=True, verbose=False)
         self._parts = template_parts(llm)
         head, middle, _ = self._parts
         self._instruction = llm.tokenize((head + SYSTEM + middle).encode(), add_bos=True, special=True)
@@ -426,12 +430,13 @@ class LocalJudge(Judge):
         return source, end
 
     def _last_logits(self, source: list[int], claim_part: list[int]):
-        """Logits after the whole prompt. Every prompt is evaluated as the same three batches: the instruction
+        """Logits and final hidden state after the whole prompt. Every prompt is evaluated as the same three batches: the instruction
         (the same for every claim, so evaluated once and kept), the evidence part (kept for the next call:
         consecutive claims against the same evidence skip it), then the claim part. (Where a prompt is split
         changes llama.cpp's results by up to 0.2 in the logit, so a prompt is always split the same way: a
         verdict never depends on what was judged before.)"""
         import llama_cpp
+        import numpy as np
 
         llm, n, p = self._llm, len(source), len(self._instruction)
         if source[:p] != self._instruction:
@@ -447,15 +452,16 @@ class LocalJudge(Judge):
         llm.n_tokens = n
         llm.eval(claim_part)
         self._cached = source
-        return llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        hidden = llama_cpp.llama_get_embeddings_ith(llm._ctx.ctx, -1)
+        return llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), np.ctypeslib.as_array(hidden, shape=(llm.n_embd(),)).copy()
 
     def support(self, claim: str, evidence: list[str]) -> JudgeVerdict:
         with self._lock:
             start = time.perf_counter()
             source, claim_part = self._prompt(claim, evidence)
-            logits = self._last_logits(source, claim_part)
+            logits, hidden = self._last_logits(source, claim_part)
             diff = float(max(logits[i] for i in self._yes) - max(logits[i] for i in self._no))
-            return JudgeVerdict(sigmoid(diff), diff, len(source) + len(claim_part), time.perf_counter() - start)
+            return JudgeVerdict(sigmoid(diff), diff, len(source) + len(claim_part), time.perf_counter() - start, hidden)
 
 
 def read_choice(choice: dict) -> tuple[float, float, str]:

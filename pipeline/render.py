@@ -93,18 +93,31 @@ DECIDERS = {"quote": "an exact quote of the cited note", "features": "the featur
 
 
 def score_html(report: dict) -> str:
-    """Each sentence tinted, and under it the evidence it was judged against and which stage decided."""
+    """Each sentence tinted, its verdict in words beside its support and the line it was held to, the evidence it
+    was judged against, which stage decided, and for a flagged sentence the note sentence to compare it with."""
     rows = []
     for s in report["sentences"]:
-        judged = f" (judge alone {s['judge_support']:.2f})" if s.get("judge_support") is not None else ""
+        parts = [f"judge alone {s['judge_support']:.2f}" if s.get("judge_support") is not None else "",
+                 f"probe {s['probe_support']:.2f}" if s.get("probe_support") is not None else ""]
+        extra = "".join(f"; {p}" for p in parts if p)
         evidence = "".join(f"<li><code>[{escape(e['id'])}]</code> {escape(e['text'])}</li>" for e in s["evidence"][:3])
+        clash = s.get("clashes_with")
+        verdict = s.get("verdict") or ("supported" if s["supported"] else "not supported")
         rows.append("<li>" + _sentence_span(s["text"], s["citations"], s["support"], s["supported"], s["evidence"], s["unsupported"])
-                    + f' <small>support {s["support"]:.2f}{judged}; decided by {escape(DECIDERS.get(s.get("decided_by", ""), s.get("decided_by", "")))}'
+                    + f' <small><strong class="verdict">{escape(verdict)}</strong>: support {s["support"]:.2f} '
+                    + f'(line {s.get("threshold", 0.5):.2f}){extra}; decided by {escape(DECIDERS.get(s.get("decided_by", ""), s.get("decided_by", "")))}'
                     + (f' | unsupported: {escape("; ".join(s["unsupported"][:4]))}' if not s["supported"] and s["unsupported"] else "")
-                    + f'</small>{"<ul class=evidence>" + evidence + "</ul>" if evidence else ""}</li>')
+                    + "</small>"
+                    + (f'<p class="clash">Compare with <code>[{escape(clash["id"])}]</code>: \u201c{escape(clash["text"])}\u201d</p>' if clash else "")
+                    + f'{"<ul class=evidence>" + evidence + "</ul>" if evidence else ""}</li>')
     unknown = ", ".join(report["unknown_citations"]) or "none"
     judge = report.get("judge", "features")
     hint = " To read meaning as well, install the LLM judge: <code>make install-judge</code>." if "not available" in judge else ""
-    return (f'<div class="inquire-score"><p>Supported fraction {report["supported_fraction"]:.2f}; citation recall '
+    legend = ('<p class="score-legend">Support runs from 0 to 1. A sentence counts as supported when its support '
+              "reaches the line of the stage that decided it (shown as <em>line</em>); within 0.15 of the line the "
+              'verdict says <em>borderline</em>. Tints: <span style="background:#e6f4ea">supported</span>, '
+              f'<span style="background:#fff4d6">below the line, support at least {WEAK_FLOOR}</span>, '
+              '<span style="background:#fde2e1">not supported</span>.</p>')
+    return (f'<div class="inquire-score">{legend}<p>Supported fraction {report["supported_fraction"]:.2f}; citation recall '
             f'{report["citation_recall"]:.2f}; citation precision {report["citation_precision"]:.2f}; unknown citations: '
             f"{escape(unknown)}</p><p class=judge>Grounding judge: {escape(judge)}.{hint}</p><ol>{''.join(rows)}</ol></div>")

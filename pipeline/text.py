@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "cf.", "Fig.", "Eq.", "approx.", "No.", "Dr.", "etc.")
@@ -56,3 +57,8 @@ def numbers(text: str) -> list[str]:
 
 def word_count(text: str) -> int:
     return len(re.findall(r"\S+", text))
+
+
+def sigmoid(x: float) -> float:
+    """The logistic function 1 / (1 + e^-x), written so that it never overflows."""
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))

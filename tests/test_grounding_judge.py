@@ -3,7 +3,7 @@ fields, and (marked `judge`, run by `make test-judge`) the real local judge on r
 import pytest
 
 from pipeline.chain import JudgeChoice, open_judge, score_text
-from pipeline.ground import JUDGE_MODES, GroundingScorer, JudgeCombination, load_combination
+from pipeline.ground import JUDGE_MODES, GroundingScorer, JudgeCombination, feature_logit, load_combination
 from pipeline.judge import JudgeUnavailable, JudgeVerdict
 
 
@@ -57,17 +57,24 @@ def test_unknown_mode_is_refused_with_the_allowed_values(scorer_with):
         scorer_with(None, "sometimes")
 
 
-def test_combination_weighs_both_stages():
-    c = JudgeCombination((1.0, 1.0), 0.0, 0.5, "test")
-    assert c.probability(0.5, 3.0) > 0.9 and c.probability(0.5, -3.0) < 0.1
-    assert c.probability(0.99, -1.0) > c.probability(0.5, -1.0)
+def test_combination_weighs_its_named_inputs():
+    c = JudgeCombination(("feature_logit", "judge_logit"), (1.0, 1.0), 0.0, 0.5, "test")
+    assert c.probability({"feature_logit": 0.0, "judge_logit": 3.0}) > 0.9
+    assert c.probability({"feature_logit": 0.0, "judge_logit": -3.0}) < 0.1
+    assert c.probability({"feature_logit": feature_logit(0.99), "judge_logit": -1.0}) > c.probability(
+        {"feature_logit": 0.0, "judge_logit": -1.0})
+    with pytest.raises(ValueError, match="expected inputs among"):
+        JudgeCombination.from_json({"inputs": ["mood"], "weights": [1.0], "bias": 0.0, "threshold": 0.5})
 
 
-def test_shipped_combination_is_fitted_on_dev_sets_only():
-    combination = load_combination()
-    assert combination is not None, "run `make train-grounding` with the judge installed"
-    assert "claims-tune" in combination.trained_on and "measure" not in combination.trained_on
-    assert "test" not in combination.trained_on and combination.weights[1] > 0
+def test_shipped_combinations_are_fitted_on_dev_sets_only():
+    combos = load_combination()
+    assert combos is not None, "run `make train-grounding` with the judge installed"
+    for c in (combos.with_probe, combos.logit_only):
+        assert "claims-tune" in c.trained_on and "measure" not in c.trained_on and "blind" not in c.trained_on
+        assert "test" not in c.trained_on and "wice-100" not in c.trained_on
+    assert combos.with_probe.inputs == ("feature_logit", "judge_logit", "probe_logit")
+    assert combos.logit_only.inputs == ("feature_logit", "judge_logit") and combos.logit_only.weights[1] > 0
 
 
 def test_llm_mode_without_a_judge_names_the_fix(tmp_path, monkeypatch):
@@ -134,3 +141,25 @@ def test_real_judge_keeps_faithful_rewordings_of_seed_facts(judged_engine, claim
 def test_real_judge_flags_distortions_without_surface_cues(judged_engine, claim, note):
     [score] = judged_engine.scorer.score([(claim, [note])])
     assert not score.supported and score.decided_by in ("judge", "features"), (score.support, score.decided_by)
+
+
+# Written before the probe was fitted: a swapped-roles claim and a reversed comparison in other words, each beside
+# its faithful rewording (the first pair is the case a new user met: which attack persisted, swapped).
+PROBE_PAIRS = [
+    ("SFT and DPO safety training wiped out the jailbreak backdoor, while the denial-of-service backdoor outlasted it.",
+     "SFT and DPO safety training wiped out the denial-of-service backdoor, while the jailbreak backdoor outlasted it.",
+     "poisoning-survives-alignment"),
+    ("The biggest models clung to their backdoors most stubbornly.",
+     "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist"),
+]
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("faithful,distorted,note", PROBE_PAIRS)
+def test_real_judge_with_its_probe_flags_swaps_and_reversals_and_passes_their_rewordings(judged_engine, faithful, distorted, note):
+    scorer = judged_engine.scorer
+    assert scorer.probe is not None, scorer.probe_note
+    good, bad = scorer.score([(faithful, [note]), (distorted, [note])])
+    print(f"\n{good.support:.3f} probe {good.probe_support} {faithful}\n{bad.support:.3f} probe {bad.probe_support} {distorted}")
+    assert good.supported, (good.support, good.threshold, good.decided_by)
+    assert not bad.supported and bad.clashes_with is not None, (bad.support, bad.threshold, bad.decided_by)

@@ -374,3 +374,16 @@ def test_evidence_too_long_for_the_context_is_cut_to_fit(local_judge):
     tokens = local_judge.prompt_tokens(CASES[6][1], source)
     assert local_judge.settings.n_ctx * 0.9 < len(tokens) <= local_judge.settings.n_ctx  # sentences joined merge a token or two
     assert 0.0 < local_judge.support(CASES[6][1], source).probability < 1.0
+
+
+@pytest.mark.judge
+def test_the_judge_returns_its_hidden_state_and_the_shipped_probe_is_for_this_model(local_judge):
+    from pipeline.probe import probe_for
+
+    claim, source = CASES[0][1], evidence(*LENGTH)
+    first, again = local_judge.support(claim, source), local_judge.support(claim, source)
+    assert first.hidden.shape == (local_judge.llm.n_embd(),) and (first.hidden == again.hidden).all()
+    assert local_judge.model_sha256 == J.MODELS[J.DEFAULT_MODEL].sha256
+    probe, note = probe_for(local_judge)
+    assert probe is not None, note
+    assert math.isfinite(probe.logit(first.hidden))

@@ -1,0 +1,211 @@
+"""Fit the judge's probe and the `auto` combination on development data; score every stage side by side.
+
+The probe (pipeline/probe.py) is a standardized logistic regression on the judge's hidden state. The combination
+(ground.JudgeCombination) is a logistic regression over the feature model's logit, the judge's Yes-No logit and
+the probe's logit. Both are fitted on development sets only (FIT_SETS). Regularization, the weight our own claims
+get against the public sets, and whether the deterministic checks may settle a sentence before the judge reads
+it are chosen by cross-validation grouped by note (a note's claims never sit in both a fit fold and its check
+fold; WiCE rows by claim, SummaC by item). The combination is fitted on the probe's out-of-fold logits, so it
+learns how far to trust the probe on claims the probe did not see.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.model_selection import GroupKFold
+
+from pipeline.ground import JudgeCombination, JudgeCombinations, decided_by_features, feature_logit
+from pipeline.probe import JudgeProbe
+
+FIT_SETS = ("claims-tune", "wice-dev", "summac-dev", "perturb-train")
+MEASURE_SETS = ("claims-measure", "claims-blind", "wice-100", "perturb-test", "summac")
+PROBE_C = (0.0003, 0.001, 0.003, 0.01, 0.03)  # inverse L2 strength on 1,536 standardized dimensions
+CLAIM_SHARES = (0.25, 0.4, 0.55, 0.7)  # share of the total weight on our own claims; the rest split evenly
+FOLDS = 5
+STAGES = ("features", "judge", "probe", "combined", "auto")
+
+
+def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The cut that maximises balanced accuracy on cross-validated (out-of-fold) probabilities."""
+    grid = np.linspace(0.05, 0.95, 91)
+    return float(grid[int(np.argmax([balanced_accuracy_score(y, p >= t) for t in grid]))])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+def stacked(sets: dict[str, dict], key: str) -> np.ndarray:
+    return np.concatenate([np.asarray(s[key], dtype=float) for s in sets.values()])
+
+
+def set_bounds(sets: dict[str, dict]) -> list[tuple[str, int, int]]:
+    ends = np.cumsum([len(s["y"]) for s in sets.values()])
+    return [(name, int(e - len(s["y"])), int(e)) for (name, s), e in zip(sets.items(), ends)]
+
+
+def source_weights(sets: dict[str, dict], claim_share: float) -> np.ndarray:
+    """Row weights: the first set (our claims) carries `claim_share` of the total, the others share the rest
+    evenly, whatever their sizes; the mean weight is 1."""
+    n = sum(len(s["y"]) for s in sets.values())
+    rest = (1 - claim_share) / max(len(sets) - 1, 1)
+    return np.concatenate([np.full(len(s["y"]), (claim_share if i == 0 else rest) * n / len(s["y"]))
+                           for i, s in enumerate(sets.values())])
+
+
+def cv_groups(sets: dict[str, dict]) -> np.ndarray:
+    return np.array([f"{name}/{g}" for name, s in sets.items() for g in s["folds"]])
+
+
+def per_set_auroc(sets: dict[str, dict], values: np.ndarray) -> dict[str, float]:
+    y = stacked(sets, "y")
+    return {name: round(float(roc_auc_score(y[a:b], values[a:b])), 4) for name, a, b in set_bounds(sets)}
+
+
+def _fit_standardized(H: np.ndarray, y: np.ndarray, w: np.ndarray, C: float):
+    mean, scale = H.mean(axis=0), H.std(axis=0) + 1e-6
+    clf = LogisticRegression(C=C, max_iter=2000, class_weight="balanced")
+    clf.fit((H - mean) / scale, y, sample_weight=w)
+    return clf, mean, scale
+
+
+def probe_oof(H: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray, C: float) -> np.ndarray:
+    """Out-of-fold probe logits: each fold standardized and fitted on the other folds only."""
+    out = np.zeros(len(y))
+    for fit, check in GroupKFold(FOLDS).split(H, y, groups):
+        clf, mean, scale = _fit_standardized(H[fit], y[fit], w[fit], C)
+        out[check] = clf.decision_function((H[check] - mean) / scale)
+    return out
+
+
+def fit_probe(sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe, np.ndarray, dict]:
+    """The probe with the C and claim share of best mean out-of-fold AUROC over the sets, refitted on all rows;
+    also its out-of-fold logits (for fitting the combination) and the grid's report."""
+    H, y, groups = np.vstack([s["hidden"] for s in sets.values()]), stacked(sets, "y").astype(int), cv_groups(sets)
+    grid = {}
+    for share in CLAIM_SHARES:
+        w = source_weights(sets, share)
+        for C in PROBE_C:
+            oof = probe_oof(H, y, w, groups, C)
+            grid[(share, C)] = (float(np.mean(list(per_set_auroc(sets, oof).values()))), oof)
+    (share, C), (score, oof) = max(grid.items(), key=lambda kv: kv[1][0])
+    clf, mean, scale = _fit_standardized(H, y, source_weights(sets, share), C)
+    names = ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
+    probe = JudgeProbe(clf.coef_[0].astype(float), float(clf.intercept_[0]), mean.astype(float), scale.astype(float),
+                       best_threshold(y, _sigmoid(oof)), model_sha256,
+                       f"{names}; C {C}, {share:.0%} of the weight on the first")
+    report = {"C": C, "claim_share": share, "oof_auroc": per_set_auroc(sets, oof),
+              "grid_mean_auroc": {f"share {s} C {c}": round(v[0], 4) for (s, c), v in grid.items()}}
+    return probe, oof, report
+
+
+def combination_matrix(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None) -> np.ndarray:
+    feats = np.vstack([np.asarray(s["features"]) for s in sets.values()])
+    columns = {"feature_logit": np.array([feature_logit(p) for p in model.probability(feats)]),
+               "judge_logit": stacked(sets, "judge")}
+    if probe_logits is not None:
+        columns["probe_logit"] = probe_logits
+    return np.column_stack([columns[name] for name in inputs])
+
+
+def _auto(p_feat: np.ndarray, combined: np.ndarray, certain: np.ndarray, short_circuit: bool,
+          feature_threshold: float, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(support, decision) of auto: the features where they settle a sentence (if allowed), else combined."""
+    settled = certain & short_circuit
+    return np.where(settled, p_feat, combined), np.where(settled, p_feat >= feature_threshold, combined >= threshold)
+
+
+def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None,
+                    claim_share: float) -> tuple[JudgeCombination, dict]:
+    """Logistic regression over `inputs`; whether the checks settle sentences before the judge is chosen by the
+    mean out-of-fold balanced accuracy of auto over the sets. Returns the combination and its out-of-fold report."""
+    X, y = combination_matrix(model, sets, inputs, probe_logits), stacked(sets, "y").astype(int)
+    w, groups = source_weights(sets, claim_share), cv_groups(sets)
+    feats = np.vstack([np.asarray(s["features"]) for s in sets.values()])
+    p_feat, certain = model.probability(feats), np.array([decided_by_features(r) for r in feats])
+    oof = np.zeros(len(y))
+    for fit, check in GroupKFold(FOLDS).split(X, y, groups):
+        clf = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced").fit(X[fit], y[fit], sample_weight=w[fit])
+        oof[check] = clf.predict_proba(X[check])[:, 1]
+    threshold = best_threshold(y, oof)
+    choice = {}
+    for short in (True, False):
+        support, decided = _auto(p_feat, oof, certain, short, model.threshold, threshold)
+        baccs = {name: round(float(balanced_accuracy_score(y[a:b], decided[a:b])), 4) for name, a, b in set_bounds(sets)}
+        choice[short] = (float(np.mean(list(baccs.values()))), baccs, per_set_auroc(sets, support))
+    short = choice[True][0] >= choice[False][0]
+    clf = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced").fit(X, y, sample_weight=w)
+    names = ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
+    combination = JudgeCombination(inputs, tuple(float(c) for c in clf.coef_[0]), float(clf.intercept_[0]), threshold,
+                                   f"{names}; {claim_share:.0%} of the weight on the first", short)
+    report = {"short_circuit": short, "oof_bacc": choice[short][1], "oof_auroc": choice[short][2],
+              "oof_bacc_other_choice": choice[not short][1]}
+    return combination, report
+
+
+def fit_all(model, sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe, JudgeCombinations, dict]:
+    """The probe, then both combinations (with the probe, and logit-only for server judges)."""
+    probe, oof, probe_report = fit_probe(sets, model_sha256)
+    share = probe_report["claim_share"]
+    with_probe, r1 = fit_combination(model, sets, ("feature_logit", "judge_logit", "probe_logit"), oof, share)
+    logit_only, r2 = fit_combination(model, sets, ("feature_logit", "judge_logit"), None, share)
+    return probe, JudgeCombinations(with_probe, logit_only), {"probe": probe_report, "with_probe": r1, "logit_only": r2}
+
+
+def stage_scores(model, combos: JudgeCombinations, probe: JudgeProbe | None, scored: dict) -> dict[str, np.ndarray]:
+    """Support and decision per row for each stage: features alone, judge alone (logit 0), probe alone (its own
+    threshold), combined (the logit-only combination, as for a server judge), and auto as `inquire score --judge
+    auto` computes it with the local judge and probe."""
+    feats = np.asarray(scored["features"])
+    p_feat, certain = model.probability(feats), np.array([decided_by_features(r) for r in feats])
+    judge_logits = np.asarray(scored["judge"], dtype=float)
+    out = {"features": (p_feat, p_feat >= model.threshold), "judge": (_sigmoid(judge_logits), judge_logits >= 0)}
+    logit_only = combos.logit_only
+    rows = [{"feature_logit": feature_logit(p), "judge_logit": j} for p, j in zip(p_feat, judge_logits)]
+    combined = np.array([logit_only.probability(r) for r in rows])
+    out["combined"] = _auto(p_feat, combined, certain, logit_only.short_circuit, model.threshold, logit_only.threshold)
+    if probe is not None and scored.get("hidden") is not None and combos.with_probe is not None:
+        probe_logits = probe.logits(scored["hidden"])
+        out["probe"] = (_sigmoid(probe_logits), _sigmoid(probe_logits) >= probe.threshold)
+        full = combos.with_probe
+        with_probe = np.array([full.probability(r | {"probe_logit": q}) for r, q in zip(rows, probe_logits)])
+        out["auto"] = _auto(p_feat, with_probe, certain, full.short_circuit, model.threshold, full.threshold)
+    else:
+        out["auto"] = out["combined"]
+    out["_certain"] = (certain, certain)
+    return out
+
+
+def _claim_level(groups: list[str], y: np.ndarray, p: np.ndarray, d: np.ndarray):
+    """WiCE: a claim scores the maximum over its evidence chunks, and is decided supported if any chunk is."""
+    best, label, dec = {}, {}, {}
+    for g, pi, yi, di in zip(groups, p, y, d):
+        best[g], label[g], dec[g] = max(best.get(g, 0.0), pi), max(label.get(g, 0), yi), max(dec.get(g, 0.0), di)
+    return np.array(list(label.values())), np.array(list(best.values())), np.array(list(dec.values()))
+
+
+def side_by_side(model, combos: JudgeCombinations, probe: JudgeProbe | None, scored: dict, claim_level: bool = False) -> dict:
+    """AUROC and balanced accuracy per stage for one set."""
+    stages = stage_scores(model, combos, probe, scored)
+    y = np.asarray(scored["y"])
+    out = {"rows": len(y), "decided_by_features": round(float(stages["_certain"][0].mean()), 4)}
+    for stage in STAGES:
+        if stage not in stages:
+            continue
+        p, d = stages[stage]
+        yy, pp, dd = _claim_level(scored["groups"], y, p, d.astype(float)) if claim_level else (y, p, d.astype(float))
+        out[stage] = {"auroc": round(float(roc_auc_score(yy, pp)), 4), "bacc": round(float(balanced_accuracy_score(yy, dd)), 4)}
+    return out
+
+
+def per_kind(model, combos: JudgeCombinations, probe: JudgeProbe | None, scored: dict) -> dict:
+    """Share decided correctly per kind of claim (rewording, scope, swapped_roles, ...), per stage."""
+    stages = stage_scores(model, combos, probe, scored)
+    y = np.asarray(scored["y"]).astype(bool)
+    out = {}
+    for kind in dict.fromkeys(scored["kinds"]):
+        mask = np.array([k == kind for k in scored["kinds"]])
+        out[kind] = {"n": int(mask.sum())} | {s: round(float((stages[s][1][mask] == y[mask]).mean()), 3)
+                                              for s in STAGES if s in stages}
+    return out

@@ -1,0 +1,91 @@
+"""A linear probe on the judge's hidden state: support read from what the model computes, not only its Yes/No.
+
+The local judge's final hidden state at the answer position holds more than the one direction that its
+Yes-minus-No logit reads (the observation behind probing for truth, e.g. Marks and Tegmark 2023, "The Geometry
+of Truth", and Burns et al. 2022, "Discovering Latent Knowledge"). The probe standardizes that state and applies
+a logistic regression fitted on development data only (`make train-grounding`):
+
+    P(supported) = sigmoid(w . (h - mean) / scale + b)
+
+Its weights live in `judge_probe.json` (plain JSON, never pickle) together with the SHA-256 of the judge model
+whose states it was fitted on: a probe is meaningless for any other model, so it is refused there.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InquireError
+
+PROBE_FILE = Path(__file__).with_name("judge_probe.json")
+
+
+class ProbeMismatch(InquireError, ValueError):
+    """The probe file was fitted for another judge model (or is damaged); the message says which and the fix."""
+
+
+@dataclass(frozen=True)
+class JudgeProbe:
+    weights: np.ndarray  # one per hidden dimension, on the standardized state
+    bias: float
+    mean: np.ndarray
+    scale: np.ndarray
+    threshold: float  # the probe's own cut, chosen on out-of-fold predictions (balanced accuracy)
+    model_sha256: str  # the judge model whose hidden states it was fitted on
+    trained_on: str
+
+    def logit(self, hidden: np.ndarray) -> float:
+        """w . (h - mean) / scale + b for one hidden state."""
+        h = np.asarray(hidden, dtype=np.float64)
+        if h.shape != self.mean.shape:
+            raise ProbeMismatch(f"the judge's hidden state has {h.size} values, the probe expects {self.mean.size}; "
+                                "refit it with `make train-grounding`")
+        return float(((h - self.mean) / self.scale) @ self.weights + self.bias)
+
+    def logits(self, hidden: np.ndarray) -> np.ndarray:
+        """Row-wise `logit` for a matrix of hidden states."""
+        return ((np.asarray(hidden, dtype=np.float64) - self.mean) / self.scale) @ self.weights + self.bias
+
+    def to_json(self) -> dict:
+        return {"model_sha256": self.model_sha256, "trained_on": self.trained_on, "threshold": self.threshold,
+                "bias": self.bias, "weights": [round(float(x), 7) for x in self.weights],
+                "mean": [round(float(x), 6) for x in self.mean], "scale": [round(float(x), 6) for x in self.scale]}
+
+
+def save_probe(probe: JudgeProbe, path: Path = PROBE_FILE) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(probe.to_json()), encoding="utf-8")
+    tmp.replace(path)
+
+
+def load_probe(model_sha256: str, path: Path = PROBE_FILE) -> JudgeProbe:
+    """The probe in `path`, checked to be fitted for the judge model with `model_sha256`.
+
+    Raises ProbeMismatch when it was fitted for another model or its arrays disagree, FileNotFoundError when
+    there is no probe file (before `make train-grounding`)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("model_sha256") != model_sha256:
+        raise ProbeMismatch(f"{path} was fitted on the hidden states of the judge model with SHA-256 "
+                            f"{data.get('model_sha256')}, not {model_sha256}; refit it with `make train-grounding`")
+    weights, mean, scale = (np.asarray(data[k], dtype=np.float64) for k in ("weights", "mean", "scale"))
+    if not (weights.shape == mean.shape == scale.shape) or weights.ndim != 1 or not np.all(scale > 0):
+        raise ProbeMismatch(f"{path} is damaged (weights {weights.shape}, mean {mean.shape}, scale {scale.shape}); "
+                            "refit it with `make train-grounding`")
+    return JudgeProbe(weights, float(data["bias"]), mean, scale, float(data["threshold"]), data["model_sha256"],
+                      data.get("trained_on", ""))
+
+
+def probe_for(judge, path: Path = PROBE_FILE) -> tuple[JudgeProbe | None, str]:
+    """(probe or None, why not). A judge that exposes no hidden state (a server) or no model hash gets none."""
+    sha = getattr(judge, "model_sha256", None)
+    if judge is None or not sha:
+        return None, "the judge exposes no hidden state; its Yes/No logit is used"
+    try:
+        return load_probe(sha, path), "probe on the judge's hidden state"
+    except FileNotFoundError:
+        return None, f"no probe fitted ({path.name} missing; run `make train-grounding`); the judge's logit is used"
+    except ProbeMismatch as exc:
+        return None, f"probe not used: {exc}"

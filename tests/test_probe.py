@@ -1,0 +1,105 @@
+"""The probe on the judge's hidden state: its formula, its file (JSON, tied to one model's hash), and how the
+scorer uses it. The real judge and the shipped probe on real notes are in tests/test_grounding_judge.py."""
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.ground import GroundingScorer, JudgeCombination, JudgeCombinations
+from pipeline.judge import DEFAULT_MODEL, MODELS, JudgeVerdict
+from pipeline.probe import PROBE_FILE, JudgeProbe, ProbeMismatch, load_probe, probe_for, save_probe
+
+SHA = "ab" * 32
+
+
+def small_probe(sha: str = SHA) -> JudgeProbe:
+    return JudgeProbe(np.array([2.0, -1.0, 0.5]), -0.25, np.array([1.0, 0.0, -1.0]), np.array([2.0, 1.0, 0.5]), 0.4, sha, "test")
+
+
+def test_the_probe_is_a_logistic_regression_on_the_standardized_state():
+    probe, h = small_probe(), np.array([3.0, 2.0, 0.0])
+    expected = 2.0 * (3 - 1) / 2 - 1.0 * (2 - 0) / 1 + 0.5 * (0 + 1) / 0.5 - 0.25
+    assert probe.logit(h) == pytest.approx(expected)
+    assert probe.logits(np.vstack([h, h])) == pytest.approx([expected, expected])
+    with pytest.raises(ProbeMismatch, match="hidden state has 2 values, the probe expects 3"):
+        probe.logit(np.zeros(2))
+
+
+def test_a_probe_file_is_plain_json_and_reads_back(tmp_path):
+    path = tmp_path / "probe.json"
+    save_probe(small_probe(), path)
+    data = json.loads(path.read_text())
+    assert data["model_sha256"] == SHA and len(data["weights"]) == 3
+    again = load_probe(SHA, path)
+    assert again.logit(np.ones(3)) == pytest.approx(small_probe().logit(np.ones(3)))
+
+
+def test_a_probe_fitted_for_another_model_is_refused_naming_both_hashes(tmp_path):
+    path = tmp_path / "probe.json"
+    save_probe(small_probe(), path)
+    other = "cd" * 32
+    with pytest.raises(ProbeMismatch, match=f"SHA-256 {SHA}, not {other}.*make train-grounding"):
+        load_probe(other, path)
+
+    class OtherModelJudge:
+        model_sha256 = other
+
+    probe, note = probe_for(OtherModelJudge(), path)
+    assert probe is None and "probe not used" in note
+
+
+def test_a_damaged_probe_file_is_refused(tmp_path):
+    path = tmp_path / "probe.json"
+    save_probe(small_probe(), path)
+    data = json.loads(path.read_text())
+    data["scale"] = [1.0, 0.0, 1.0]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProbeMismatch, match="damaged"):
+        load_probe(SHA, path)
+
+
+def test_a_server_judge_or_no_probe_file_keeps_the_logit_path(tmp_path):
+    class ServerLike:
+        name = "server:x"
+
+    assert probe_for(ServerLike())[0] is None
+    assert probe_for(type("J", (), {"model_sha256": SHA})(), tmp_path / "missing.json")[0] is None
+
+
+class HiddenStateJudge:
+    """Plumbing only: a fixed logit and a fixed hidden state (the real judge is tested in test_grounding_judge.py)."""
+
+    name, model_sha256 = "hidden", SHA
+
+    def __init__(self, logit: float, hidden: np.ndarray):
+        self.logit, self.hidden = logit, hidden
+
+    def support(self, claim, evidence):
+        return JudgeVerdict(1 / (1 + np.exp(-self.logit)), self.logit, 10, 0.0, self.hidden)
+
+
+def test_the_scorer_combines_the_probe_with_the_judge_when_it_has_one(engine):
+    claim = ("Adversarial training reliably removed the backdoors in the largest models.", ["sleeper-agents-persist"])
+    combos = JudgeCombinations(
+        JudgeCombination(("feature_logit", "judge_logit", "probe_logit"), (0.0, 0.0, 1.0), 0.0, 0.5, "test", False),
+        JudgeCombination(("feature_logit", "judge_logit"), (0.0, 1.0), 0.0, 0.5, "test", False))
+    judge = HiddenStateJudge(3.0, np.array([1.0, 0.0, -1.0]))  # the judge says yes; the probe reads 0 - 0.25 (no)
+    with_probe = GroundingScorer(engine.embedder, engine.note_sentences, judge=judge, mode="llm", combination=combos,
+                                 probe=small_probe())
+    [score] = with_probe.score([claim])
+    assert score.probe_support == pytest.approx(1 / (1 + np.exp(0.25)), abs=1e-4) and not score.supported
+    assert score.clashes_with is not None and score.clashes_with["id"] == "sleeper-agents-persist"
+    assert score.verdict == "borderline, not supported" and score.threshold == 0.5
+    # no probe given: the shipped probe is looked up for the judge's hash, which is not the one it was fitted for
+    without = GroundingScorer(engine.embedder, engine.note_sentences, judge=judge, mode="llm", combination=combos)
+    assert without.probe is None
+    [plain] = without.score([claim])
+    assert plain.probe_support is None and plain.supported and plain.clashes_with is None
+
+
+def test_the_shipped_probe_is_fitted_for_the_default_judge_on_dev_sets_only():
+    probe = load_probe(MODELS[DEFAULT_MODEL].sha256, PROBE_FILE)
+    assert probe.mean.shape == (1536,) and probe.weights.shape == (1536,)
+    for held_out in ("measure", "blind", "test", "wice-100", "summac ("):
+        assert held_out not in probe.trained_on, probe.trained_on
+    assert "claims-tune" in probe.trained_on
