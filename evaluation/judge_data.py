@@ -26,10 +26,11 @@ from pipeline.text import split_sentences
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 CACHE = Path("bench") / "judge_scores.json"
 STATES = Path("bench") / "judge_states.npz"
-WICE_DEV_CLAIMS = 120  # WiCE dev claims the judge reads for fitting (~3 chunks each)
-PERTURB_PER_KIND = 20  # perturbation cases per kind the judge reads (a seeded sample spread over the notes)
-SUMMAC_PER_SUBSET = 30  # SummaC items per subset measured (the first ones of each subset)
-SUMMAC_DEV_PER_SUBSET = 30  # the next ones of each subset: development data, never measured
+WICE_DEV_CLAIMS = 20  # WiCE dev claims the judge reads for fitting (~3 chunks each; ~6 s a row on one core)
+PERTURB_PER_KIND = 10  # perturbation cases per kind measured (a seeded sample spread over the held-out notes)
+PERTURB_TRAIN_PER_KIND = 6  # the same on the training half of the notes, for fitting
+SUMMAC_PER_SUBSET = 15  # SummaC items per subset measured (the first ones of each subset)
+SUMMAC_DEV_PER_SUBSET = 10  # the next ones of each subset: development data, never measured
 CLAIM_SPLITS = ("tune", "measure", "blind")  # blind: written by someone who never saw a score, measured once
 
 
@@ -129,7 +130,7 @@ def _wice_pairs(name: str) -> tuple[list, list, list, list, list]:
 
 
 def _perturbation_pairs(embedder, test_half: bool) -> tuple[list, list, list, list, list, np.ndarray]:
-    """A seeded sample of PERTURB_PER_KIND cases per kind from one half of the notes, against body sentences."""
+    """A seeded sample of cases per kind from one half of the notes, against body sentences."""
     import random
 
     from pipeline.notes import load_corpus
@@ -143,7 +144,7 @@ def _perturbation_pairs(embedder, test_half: bool) -> tuple[list, list, list, li
     keep = []
     for i in order:
         counts[cases[i].kind] = counts.get(cases[i].kind, 0) + 1
-        if counts[cases[i].kind] <= PERTURB_PER_KIND:
+        if counts[cases[i].kind] <= (PERTURB_PER_KIND if test_half else PERTURB_TRAIN_PER_KIND):
             keep.append(i)
     keep.sort()
     pairs = [(cases[i].claim, bodies[cases[i].cited]) for i in keep]

@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import http.client
 import json
+import logging
 import math
 import os
 import re
@@ -377,6 +378,9 @@ class LocalJudge(Judge):
         # embedding=True keeps the last token's final hidden state readable beside the logits (for the probe).
         llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.settings.n_ctx, n_batch=self.settings.n_batch,
                               n_threads=t, n_threads_batch=t, logits_all=False, embedding=True, verbose=False)
+        # With embeddings on, llama.cpp warns on every call that it computes outputs for all prompt tokens (needed for
+        # the hidden state); the warning says nothing a user can act on, and failures still raise from eval().
+        logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL + 1)
         self._parts = template_parts(llm)
         head, middle, _ = self._parts
         self._instruction = llm.tokenize((head + SYSTEM + middle).encode(), add_bos=True, special=True)
@@ -452,8 +456,8 @@ class LocalJudge(Judge):
         llm.n_tokens = n
         llm.eval(claim_part)
         self._cached = source
-        hidden = llama_cpp.llama_get_embeddings_ith(llm._ctx.ctx, -1)
-        return llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), np.ctypeslib.as_array(hidden, shape=(llm.n_embd(),)).copy()
+        hidden = llama_cpp.llama_get_embeddings_ith(llm._ctx.ctx, -1) if llm.context_params.embeddings else None
+        return llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), (np.ctypeslib.as_array(hidden, shape=(llm.n_embd(),)).copy() if hidden else None)
 
     def support(self, claim: str, evidence: list[str]) -> JudgeVerdict:
         with self._lock:

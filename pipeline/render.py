@@ -89,7 +89,7 @@ def note_html(note: dict, anchor: bool = False) -> str:
 
 
 DECIDERS = {"quote": "an exact quote of the cited note", "features": "the feature model (numbers, names, negation, overlap)",
-            "judge": "the LLM judge, combined with the feature model"}
+            "judge": "the LLM judge (its Yes/No and, for the local judge, a probe on its hidden state), combined with the feature model"}
 
 
 def score_html(report: dict) -> str:
