@@ -375,11 +375,10 @@ class LocalJudge(Judge):
         except ImportError as exc:
             raise JudgeUnavailable(f"llama-cpp-python cannot be imported in {sys.executable} ({exc}); {INSTALL_FIX}") from exc
         t = self.settings.threads
-        # embedding=True keeps the last token's final hidden state readable beside the logits (for the probe).
         llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.settings.n_ctx, n_batch=self.settings.n_batch,
-                              n_threads=t, n_threads_batch=t, logits_all=False, embedding=True, verbose=False)
-        # With embeddings on, llama.cpp warns on every call that it computes outputs for all prompt tokens (needed for
-        # the hidden state); the warning says nothing a user can act on, and failures still raise from eval().
+                              n_threads=t, n_threads_batch=t, logits_all=False, verbose=False)
+        # With embeddings on, llama.cpp warns on every call that it computes outputs for all of the batch's tokens
+        # (needed for the hidden state); the warning says nothing a user can act on, and failures still raise.
         logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL + 1)
         self._parts = template_parts(llm)
         head, middle, _ = self._parts
@@ -454,10 +453,16 @@ class LocalJudge(Judge):
             llm.n_tokens = p  # eval() drops the KV cache from here on
             llm.eval(source[p:])
         llm.n_tokens = n
-        llm.eval(claim_part)
+        # The hidden state (for the probe) is read from the claim batch only: llama.cpp then outputs every token of
+        # that batch, which would be wasted work on the longer evidence batch.
+        llama_cpp.llama_set_embeddings(llm._ctx.ctx, True)
+        try:
+            llm.eval(claim_part)
+        finally:
+            llama_cpp.llama_set_embeddings(llm._ctx.ctx, False)
         self._cached = source
-        hidden = llama_cpp.llama_get_embeddings_ith(llm._ctx.ctx, -1) if llm.context_params.embeddings else None
-        return llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), (np.ctypeslib.as_array(hidden, shape=(llm.n_embd(),)).copy() if hidden else None)
+        hidden = np.ctypeslib.as_array(llama_cpp.llama_get_embeddings_ith(llm._ctx.ctx, -1), shape=(llm.n_embd(),)).copy()
+        return llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), hidden
 
     def support(self, claim: str, evidence: list[str]) -> JudgeVerdict:
         with self._lock:
