@@ -8,11 +8,12 @@ from typing import Callable
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
-from .coverage import declines, find_gaps, gap_share, question_parts
+from .coverage import declines, find_gaps, gap_share, question_parts, subject_uncovered
 from .errors import InquireError
 from .ground import GroundingScorer, citation_metrics
 from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
 from .notes import load_corpus
+from .rank import load_ranker
 from .retrieve import NoteSearch
 from .settings import Settings
 from .text import split_sentences
@@ -33,17 +34,26 @@ class Answer:
     llm: dict | None = None  # what the LLM composer's strict grounding removed, or why it fell back
 
     def to_json(self) -> dict:
-        from .compose import lead_in
         from .present import answer_markdown
 
         d = self.draft
+        at = 0
+        evidence = []
+        for heading, paragraph in zip(d.headings, d.paragraphs[1:]):
+            at += len(d.paragraphs[len(evidence)])
+            evidence.append({"id": paragraph[0].citations[0] if paragraph and paragraph[0].citations else None,
+                             "title": heading, "sentences": list(range(at, at + len(paragraph)))})
         return {
             "question": d.question,
             "abstained": d.abstained,
             "reading": d.reading,
             "answer": answer_markdown(self),
+            "headline": d.headline,
+            "closest": d.closest,
+            "brief": d.brief,
+            "evidence": evidence,
             "sentences": [s.to_json() for s in d.sentences],
-            "paragraphs": [[lead_in(s) for s in p] for p in d.paragraphs],
+            "paragraphs": [[s.text for s in p] for p in d.paragraphs],
             "sources": d.sources,
             "next_lines": d.next_lines,
             "not_covered": d.not_covered,
@@ -78,6 +88,7 @@ class Retrieval:
     gaps: list[str]
     ms: float
     parts: list[tuple[str, object]] = field(default_factory=list)  # a compound question's asks, with their vectors
+    subject_gap: bool = False  # the question's main subject (its first ask) is one of the gaps
 
 
 @dataclass(frozen=True)
@@ -185,8 +196,15 @@ class AnswerEngine:
         self.judge_note = judge_note
         self._judge, self._judge_mode = judge, judge_mode
         self.search = NoteSearch(index, embedder, settings)
+        self._ranker = None  # read on the first answer: `python -m evaluation.fit_composer` needs the engine to fit it
         self.scorer = GroundingScorer(embedder, self.note_sentences, judge=judge, mode=judge_mode if judge else "features")
         self.chain = self._build_chain()
+
+    @property
+    def ranker(self):
+        if self._ranker is None:
+            self._ranker = load_ranker()
+        return self._ranker
 
     def with_index(self, index: NoteIndex) -> "AnswerEngine":
         """The same engine (embedder, composer, judge) over a newer index."""
@@ -218,10 +236,10 @@ class AnswerEngine:
             remainder_best = self.search.best_dense(coverage.remainder)
         best = max((h.dense for h in hits), default=-1.0)
         abstain = not hits or declines(coverage, best, remainder_best, gap_share(q.text, coverage), self.settings)
-        parts = question_parts(q.text) if not abstain and self.settings.part_sentences else []
+        parts = question_parts(q.text) if not abstain else []
         part_vectors = list(zip(parts, self.embedder.embed(parts))) if parts else []
         return Retrieval(q, qv, hits, candidates[:self.settings.compose_candidates], abstain, coverage.gaps,
-                         _ms(t), part_vectors)
+                         _ms(t), part_vectors, subject_uncovered(q.text, coverage.gaps))
 
     def _compose(self, r: Retrieval) -> Composition:
         """The draft: the LLM composer's when one is set (falling back on failure), else the extractive one."""
@@ -241,7 +259,8 @@ class AnswerEngine:
                 fallback = {**partial, "fallback": f"{exc}; answered with the default composer"}
         else:
             fallback = None
-        d = compose(q.text, r.qv, self.index, r.candidates, self.settings, r.abstain, r.gaps, k=q.k, parts=r.parts)
+        d = compose(q.text, r.qv, self.index, r.candidates, self.settings, self.ranker, r.abstain, r.gaps, k=q.k,
+                    parts=r.parts, subject_gap=r.subject_gap)
         return Composition(r, d, "default", fallback, _ms(t))
 
     def _ground(self, c: Composition) -> Answer:

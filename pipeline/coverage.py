@@ -155,6 +155,14 @@ def question_parts(question: str) -> list[str]:
     return parts if len(parts) >= 2 else []
 
 
+def subject_uncovered(question: str, gaps: list[str]) -> bool:
+    """Whether a gap is the question's main subject: it lies in the question's first ask (or the question
+    asks one thing). A gap only in a later ask is a side part: named, and the rest answered."""
+    parts = question_parts(question)
+    first = parts[0] if parts else question
+    return any(g in first for g in gaps)
+
+
 def names(question: str) -> list[str]:
     """The names a question uses (acronyms, CamelCase, capitalised words inside it), as written."""
     found = []
