@@ -5,10 +5,12 @@ change on tune and measure).
 Labels: a sentence of a note that answers a tune on-topic question is positive when it holds one of the
 question's key facts (its regexes in tests/data/answer_eval_on_topic.jsonl); a sentence of another note
 that happens to match a fact is left out, other sentences are negative. Weights: L2-regularised logistic
-regression (scikit-learn, C=1) on standardised terms. Cut-offs, on the same tune sentences and questions:
-brief_cut maximises F1 of "holds a key fact", evidence_cut maximises F2 (recall counts twice: evidence is
-there to hold what the brief missed), answer_floor maximises balanced accuracy of the best sentence's score
-between on-topic and uncovered tune questions while leaving at most 1% of on-topic ones below it.
+regression (scikit-learn, C=1) on standardised terms. Cut-offs, on the same tune questions: answer_floor
+maximises balanced accuracy of the best sentence's score between on-topic and uncovered tune questions while
+leaving at most 1% of on-topic ones below it; brief_cut puts every key fact in the brief most often;
+evidence_cut holds every key fact most often while the median answer stays within the setting
+`answer_sentences`; also_cut (in relevance, cosine + words) lets another note's best sentence join a broad
+question's answer while at most 5% of the (single-note) tune questions gain a note that does not answer them.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import argparse
 import re
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,9 @@ import numpy as np
 from pipeline.rank import TERMS, WEIGHTS, Ranker
 
 from .eval_answers import DATA, EvalQuestion, load_eval_questions
+
+CUT_GRID = 60  # candidate cut-offs: quantiles of the scores of tune sentences that hold a key fact
+ALSO_TOLERANCE = 0.05  # share of single-note tune questions allowed to gain a note that does not answer them
 
 
 @dataclass
@@ -65,32 +70,44 @@ def labelled(cases: list[Case]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs), np.array(ys)
 
 
-def _best_f(scores: np.ndarray, labels: np.ndarray, beta: float) -> float:
-    """The threshold on `scores` with the best F-beta for `labels`."""
-    order = np.argsort(-scores)
-    tp = np.cumsum(labels[order])
-    precision, recall = tp / np.arange(1, len(order) + 1), tp / max(labels.sum(), 1)
-    f = (1 + beta ** 2) * precision * recall / np.maximum(beta ** 2 * precision + recall, 1e-9)
-    return float(scores[order][int(np.argmax(f))])
-
-
-def fit(cases: list[Case], terms: tuple[str, ...] = TERMS) -> Ranker:
+def fit(cases: list[Case], settings, terms: tuple[str, ...] = TERMS) -> Ranker:
     from sklearn.linear_model import LogisticRegression
 
     tune = [c for c in cases if c.q.split == "tune"]
     x, y = labelled(tune)
-    cols = [TERMS.index(t) for t in terms]
-    x = x[:, cols]
+    x = x[:, [TERMS.index(t) for t in terms]]
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / scale, y)
-    ranker = Ranker(terms, model.coef_[0], float(model.intercept_[0]), mean, scale, 0.0, 0.0, 0.0,
-                    f"tune split: {len(tune)} questions, {len(y)} sentences, {int(y.sum())} holding a key fact")
+    trained = f"tune split: {len(tune)} questions, {len(y)} sentences, {int(y.sum())} holding a key fact"
+    r = Ranker(terms, model.coef_[0], float(model.intercept_[0]), mean, scale, 1.0, 1.0, 0.0, trained_on=trained)
+    r = replace(r, answer_floor=answer_floor(tune, r))
     full, _ = labelled(tune)
-    p = ranker.score(full)
-    brief_cut, evidence_cut = _best_f(p, y, 1.0), _best_f(p, y, 2.0)
-    return Ranker(terms, ranker.weights, ranker.bias, mean, scale, brief_cut, min(evidence_cut, brief_cut),
-                  answer_floor(tune, ranker), ranker.trained_on)
+    grid = sorted(set(np.quantile(r.score(full)[y == 1], np.linspace(0, 1, CUT_GRID)).round(4)), reverse=True)
+    # The brief: the cut-off that puts every key fact in the brief most often (the highest such cut-off).
+    r = replace(r, brief_cut=max(grid, key=lambda c: (measure(tune, replace(r, brief_cut=c), settings, "tune")["facts_in_brief"], c)))
+    # The evidence: the cut-off that holds every key fact most often while the median answer stays within
+    # `settings.answer_sentences`.
+    fine = sorted(set(np.quantile(r.score(full)[y == 1], np.linspace(0, 1, 3 * CUT_GRID)).round(4)), reverse=True)
+    fits = [(measure(tune, replace(r, evidence_cut=c), settings, "tune"), c) for c in fine]
+    fits = [(m["all_facts"], c) for m, c in fits if m["sentences_median"] <= settings.answer_sentences] or [(0.0, 1.0)]
+    r = replace(r, evidence_cut=max(fits)[1])
+    return replace(r, also_cut=also_cut(tune, r))
+
+
+def also_cut(tune: list[Case], ranker: Ranker) -> float:
+    """The lowest relevance (cosine + words) at which another note's best sentence may join while at most
+    ALSO_TOLERANCE of the tune on-topic questions (all asked of one note) gain a note that does not answer them."""
+    from pipeline.rank import relevance
+
+    extra = []  # per question: the best relevance among notes that do not answer it, other than the top-scored
+    for c in tune:
+        if c.q.kind != "on_topic" or not c.notes:
+            continue
+        lead = max(range(len(c.notes)), key=lambda i: float(ranker.score(c.notes[i].terms).max()) if len(c.notes[i].terms) else -1.0)
+        extra.append(max((float(relevance(n.terms).max()) for i, (n, nid) in enumerate(zip(c.notes, c.ids))
+                          if i != lead and nid not in c.q.ids and len(n.terms)), default=0.0))
+    return float(np.quantile(extra, 1 - ALSO_TOLERANCE)) + 1e-6 if extra else 9.0
 
 
 def _top(case: Case, ranker: Ranker) -> float:
@@ -145,11 +162,11 @@ def measure(cases: list[Case], ranker: Ranker, settings, split: str) -> dict:
 
 def ablation(cases: list[Case], settings, terms: tuple[str, ...] = TERMS) -> list[dict]:
     """Each term removed and the ranking refitted: its change on tune and measure (negative: the term helps)."""
-    full = fit(cases, terms)
+    full = fit(cases, settings, terms)
     base = {s: measure(cases, full, settings, s) for s in ("tune", "measure")}
     table = [{"term": "(all)", **{f"{s}_{k}": v for s in base for k, v in base[s].items()}}]
     for t in terms:
-        r = fit(cases, tuple(x for x in terms if x != t))
+        r = fit(cases, settings, tuple(x for x in terms if x != t))
         row = {"term": f"- {t}"}
         for s in ("tune", "measure"):
             m = measure(cases, r, settings, s)
@@ -187,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     force_offline()
     engine = load_engine(Settings(), lambda m: print(f"inquire: {m}", file=sys.stderr))
     cases = build_cases(engine, all_questions())
-    ranker = fit(cases)
+    ranker = fit(cases, engine.settings)
     Path(args.out).write_text(json.dumps(ranker.to_json(), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: " + ", ".join(f"{t} {w:+.2f}" for t, w in zip(ranker.terms, ranker.weights))
           + f"; brief_cut {ranker.brief_cut:.3f}, evidence_cut {ranker.evidence_cut:.3f}, answer_floor {ranker.answer_floor:.3f}")

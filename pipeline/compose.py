@@ -17,9 +17,9 @@ import numpy as np
 import Stemmer
 
 from .index import NoteIndex
-from .rank import Ranker, asks_quantity, has_number, sentence_terms
+from .rank import Ranker, asks_quantity, has_number, relevance, sentence_terms
 from .retrieve import Hit, top_rows
-from .coverage import names, topic_words
+from .coverage import names, spelled_out, topic_words
 from .settings import Settings
 from .text import word_count
 
@@ -126,6 +126,16 @@ def _stems(text: str) -> frozenset[str]:
                      for w in topic_words(text))
 
 
+def _with_acronyms(text: str, said: frozenset[str]) -> frozenset[str]:
+    """The text's stemmed topic words, where a phrase spelling out an acronym the passages use stands for that
+    acronym: 'reinforcement learning from human feedback' is 'rlhf' when the notes write RLHF."""
+    stems = _stems(text)
+    for acronym, phrase in spelled_out(text).items():
+        if len(acronym) >= 3 and acronym in said and acronym not in stems:
+            stems = (stems - _stems(phrase)) | {acronym}
+    return stems
+
+
 def word_share(q: frozenset[str], passages: list[Passage], idf: dict[str, float]) -> np.ndarray:
     """Per passage: the idf-weighted share of the question's stemmed topic words `q` it uses
     (sum of idf(w) over w in q and in the passage, over the sum over q)."""
@@ -174,7 +184,8 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit],
     unseen = corpus_idf.pop("")  # a word no passage uses weighs the most
     # When notes are compared by the question words they use, a hyphenated compound counts as its parts and
     # is used where all its parts are: the question says "sleeper-agent", its note "Sleeper Agents".
-    asks = [(_stems(question), qv)] + [(_stems(text), pv) for text, pv in parts]
+    said = frozenset().union(*(p.stems for ps in passages.values() for p in ps))
+    asks = [(_with_acronyms(question, said), qv)] + [(_with_acronyms(text, said), pv) for text, pv in parts]
     idf = {w: corpus_idf.get(w, unseen) for stems, _ in asks for w in stems | _compound_parts(stems)}
     relevance = {}  # row -> (cosine, words, relevance to each ask)
     for row in rows:
@@ -183,22 +194,26 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit],
         per_ask = [matrix @ v + word_share(s, ps, idf) for s, v in asks]
         relevance[row] = (matrix @ qv, word_share(asks[0][0], ps, idf), per_ask)
     best_ask = [max((float(relevance[r][2][j].max()) for r in rows if len(passages[r])), default=0.0) for j in range(len(asks))]
-    question_info = {"best": best_ask[0], "quantity": asks_quantity(question)}
+    best_row = max((r for r in rows if len(passages[r])), key=lambda r: float(relevance[r][2][0].max()), default=None)
+    best_stems = passages[best_row][int(np.argmax(relevance[best_row][2][0]))].stems if best_row is not None else frozenset()
+    titles = {row: float(index.head_matrix(row)[0] @ qv) for row in rows}
+    question_info = {"best": best_ask[0], "quantity": asks_quantity(question), "best_title": max(titles.values(), default=0.0)}
     total = sum(idf[w] for w in asks[0][0] | _compound_parts(asks[0][0]))
     notes = []
     for rank, (row, sources) in enumerate(zip(rows, cited)):
         ps = passages[row]
         cos, words, per_ask = relevance[row]
-        said = frozenset().union(*(p.stems | _compound_parts(p.stems) for p in ps))
+        in_note = frozenset().union(*(p.stems | _compound_parts(p.stems) for p in ps))
         used = [w for w in asks[0][0] | _compound_parts(asks[0][0])
-                if w in said or ("-" in w and _compound_parts(frozenset([w])) <= said)]
+                if w in in_note or ("-" in w and _compound_parts(frozenset([w])) <= in_note)]
         part = np.max(np.stack([r - b for r, b in zip(per_ask, best_ask)]), axis=0) if len(ps) else np.zeros(0)
-        note = {"title": float(index.head_matrix(row)[0] @ qv), "coverage": sum(idf[w] for w in used) / total if total else 0.0,
+        note = {"title": titles[row], "coverage": sum(idf[w] for w in used) / total if total else 0.0,
                 "rank": rank, "source": sum(n in sources for n in asked) / len(asked) if asked else 0.0,
                 "in_summary": np.array([p.in_summary for p in ps], dtype=bool),
                 "first_body": next((i for i, p in enumerate(ps) if not p.in_summary), len(ps)),
                 "leans": np.array([bool(_ANAPHORA.match(p.text)) for p in ps], dtype=bool),
-                "has_number": np.array([has_number(p.text) for p in ps], dtype=bool), "part": part}
+                "has_number": np.array([has_number(p.text) for p in ps], dtype=bool), "part": part,
+                "new_words": word_share(asks[0][0] - best_stems, ps, idf)}
         notes.append(NoteEvidence(row, ps, sentence_terms(cos, words, note, question_info)))
     return notes
 
@@ -249,7 +264,23 @@ def choose(notes: list[NoteEvidence], scores: list[np.ndarray], ranker: Ranker, 
             extra.append(p)
     rows = list(dict.fromkeys(p.note_row for p in extra))
     evidence = [sorted((p for p in extra if p.note_row == r), key=lambda p: p.position) for r in rows]
-    return Choice(brief, evidence, top)
+    return Choice(brief, evidence + ([] if only_best_note else also_relevant(notes, brief + extra, ranker, settings)), top)
+
+
+def also_relevant(notes: list[NoteEvidence], chosen: list[Passage], ranker: Ranker, settings: Settings) -> list[list[Passage]]:
+    """A broad question is answered by several notes: each note not yet cited whose best sentence speaks to the
+    question at `ranker.also_cut` or above (cosine + words; fitted so few single-note questions gain a note that
+    does not answer them) gives that sentence, up to `max_notes` notes in all."""
+    cited = {p.note_row for p in chosen}
+    extra: list[list[Passage]] = []
+    for note in notes:
+        rel = relevance(note.terms)
+        if note.row in cited or not len(rel) or rel.max() < ranker.also_cut or len(cited) + len(extra) >= settings.max_notes:
+            continue
+        best = note.passages[int(np.argmax(rel))]
+        if _novel(best, chosen, settings):
+            extra.append([best])
+    return extra
 
 
 def next_lines(index: NoteIndex, qv: np.ndarray, cited: list[str], hits: list[Hit], n: int) -> list[str]:

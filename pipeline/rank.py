@@ -20,7 +20,7 @@ WEIGHTS = Path(__file__).with_name("composer_weights.json")
 
 # Each term, in the order of a feature row; the docstring of `sentence_terms` says how each is computed.
 TERMS = ("cosine", "words", "title", "note_words", "rank", "summary", "position", "after", "gap", "note_gap",
-         "source", "leans", "part", "number")
+         "source", "leans", "part", "number", "new_words", "lead_note", "in_note", "title_gap")
 
 # A question asking for a quantity ("how much", "what share"...) is answered by a sentence with a number.
 _QUANTITY = re.compile(r"\b(how (much|many|often|large|big|far|long|fast|strong)|what (share|fraction|percentage|"
@@ -51,6 +51,10 @@ def sentence_terms(cosine: np.ndarray, words: np.ndarray, note: dict, question: 
     leans       1 if it opens by leaning on a previous sentence ("This study ...", "They ...")
     part        best relevance to any separate ask of a compound question less that ask's best anywhere
     number      1 if the question asks for a quantity and the passage states a number
+    new_words   idf-weighted share of the question's topic words it uses that the best passage does not
+    lead_note   1 if its note holds the most relevant passage of all
+    in_note     1 / (1 + its rank by relevance within its note)
+    title_gap   its note's title cosine less the best title cosine of any candidate note
     """
     rel = cosine + words
     n = len(rel)
@@ -64,9 +68,16 @@ def sentence_terms(cosine: np.ndarray, words: np.ndarray, note: dict, question: 
         "position": 1.0 / (1 + np.arange(n)), "after": after, "gap": rel - best,
         "note_gap": np.full(n, best - question["best"]), "source": np.full(n, note["source"]),
         "leans": note["leans"].astype(float), "part": note["part"],
-        "number": note["has_number"].astype(float) * float(question["quantity"]),
+        "number": note["has_number"].astype(float) * float(question["quantity"]), "new_words": note["new_words"],
+        "lead_note": np.full(n, float(best >= question["best"])), "in_note": 1.0 / (1 + np.argsort(np.argsort(-rel, kind="stable"))),
+        "title_gap": np.full(n, note["title"] - question["best_title"]),
     }
     return np.stack([columns[t] for t in TERMS], axis=1) if n else np.zeros((0, len(TERMS)))
+
+
+def relevance(rows: np.ndarray) -> np.ndarray:
+    """cosine + words of each feature row: how closely a sentence speaks to the question, in its own words."""
+    return rows[:, TERMS.index("cosine")] + rows[:, TERMS.index("words")] if len(rows) else np.zeros(0)
 
 
 def has_number(text: str) -> bool:
@@ -85,6 +96,7 @@ class Ranker:
     brief_cut: float  # a sentence after the first joins the brief at this score or above
     evidence_cut: float  # other sentences stay as evidence at this score or above
     answer_floor: float  # a best score below this: no sentence answers the question
+    also_cut: float = 9.0  # relevance (cosine + words) at which another note's best sentence joins as "also relevant"
     trained_on: str = ""
 
     def score(self, rows: np.ndarray) -> np.ndarray:
@@ -98,7 +110,7 @@ class Ranker:
         return {"terms": list(self.terms), "weights": self.weights.round(6).tolist(), "bias": round(self.bias, 6),
                 "mean": self.mean.round(6).tolist(), "scale": self.scale.round(6).tolist(),
                 "brief_cut": round(self.brief_cut, 4), "evidence_cut": round(self.evidence_cut, 4),
-                "answer_floor": round(self.answer_floor, 4), "trained_on": self.trained_on}
+                "answer_floor": round(self.answer_floor, 4), "also_cut": round(self.also_cut, 4), "trained_on": self.trained_on}
 
 
 def load_ranker(path: Path = WEIGHTS) -> Ranker:
@@ -110,7 +122,7 @@ def load_ranker(path: Path = WEIGHTS) -> Ranker:
             raise ValueError(f"unknown terms {unknown}; known: {', '.join(TERMS)}")
         return Ranker(tuple(d["terms"]), np.array(d["weights"], dtype=float), float(d["bias"]), np.array(d["mean"], dtype=float),
                       np.array(d["scale"], dtype=float), float(d["brief_cut"]), float(d["evidence_cut"]),
-                      float(d["answer_floor"]), d.get("trained_on", ""))
+                      float(d["answer_floor"]), float(d["also_cut"]), d.get("trained_on", ""))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RuntimeError(f"{path}: cannot read the composer's fitted ranking ({exc}); "
                            "refit it with `python -m evaluation.fit_composer`") from exc

@@ -43,8 +43,12 @@ class Settings:
     brief_sentences: int = 3
     # ...and this many words (a sentence past the first that would pass it is skipped).
     brief_words: int = 80
-    # evidence behind the brief, in sentences, at most.
-    evidence_sentences: int = 5
+    # evidence behind the brief, in sentences, at most...
+    evidence_sentences: int = 8
+    # ...and the median answer length, in sentences, the evidence cut-off is fitted to (on the tune split).
+    answer_sentences: int = 8
+    # most notes cited in one answer.
+    max_notes: int = 8
     # a sentence whose cosine to one already chosen is this high (unitless, 0-1) repeats it and is skipped.
     redundancy_cosine: float = 0.8
     # Coverage: candidate notes searched for the question's key terms.

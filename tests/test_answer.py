@@ -76,7 +76,13 @@ def test_answer_json_shape(capsys, shipped):
     assert set(payload["timings_ms"]) >= {"retrieve", "compose", "ground", "total"}
     assert all({"text", "citations", "support"} <= set(s) for s in payload["sentences"])
     assert all(set(s) >= {"id", "title", "summary"} for s in payload["sources"])
-    assert f"Sources {len(payload['sources'])} notes" in payload["answer"]
+    n = len(payload["sources"])
+    assert f"Sources: {n} note{'s' if n != 1 else ''}\n" in payload["answer"]
+    assert {"brief", "evidence", "headline", "closest", "paragraphs"} <= set(payload)
+    assert payload["brief"] == list(range(len(payload["brief"]))) and 1 <= len(payload["brief"]) <= 3
+    shown = [i for group in payload["evidence"] for i in group["sentences"]]
+    assert payload["brief"] + shown == list(range(len(payload["sentences"])))  # every sentence once: brief, then evidence
+    assert all(g["title"] == next(s["title"] for s in payload["sources"] if s["id"] == g["id"]) for g in payload["evidence"])
     assert "Next inquiring lines" in payload["answer"]
 
 
