@@ -49,7 +49,7 @@ def build_cases(engine, questions: list[EvalQuestion]) -> list[Case]:
     cases = []
     for q in questions:
         r = engine._retrieve(Question(q.question, engine.settings.k))
-        notes = [] if r.abstain else candidate_notes(q.question, r.qv, engine.index, r.candidates, engine.settings.k, r.parts)
+        notes = [] if r.abstain else candidate_notes(q.question, r.qv, engine.index, r.candidates, engine.settings.k, r.parts, r.rare)
         cases.append(Case(q, notes, [engine.index.notes[n.row].id for n in notes], r.subject_gap, r.abstain))
     return cases
 

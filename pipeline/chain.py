@@ -8,7 +8,7 @@ from typing import Callable
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
-from .coverage import declines, find_gaps, gap_share, question_parts, subject_uncovered
+from .coverage import declines, expand_acronyms, find_gaps, gap_share, question_parts, subject_uncovered, terms
 from .errors import InquireError
 from .ground import GroundingScorer, citation_metrics
 from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
@@ -89,6 +89,7 @@ class Retrieval:
     ms: float
     parts: list[tuple[str, object]] = field(default_factory=list)  # a compound question's asks, with their vectors
     subject_gap: bool = False  # the question's main subject (its first ask) is one of the gaps
+    rare: frozenset = frozenset()  # ids of the notes using a coined term of the question that at most two notes use
 
 
 @dataclass(frozen=True)
@@ -230,16 +231,25 @@ class AnswerEngine:
         depth = max(q.k, self.settings.gap_candidates, self.settings.compose_candidates)
         candidates = self.search.search(q.text, depth, query_vector=qv)
         hits = candidates[:q.k]
-        coverage = find_gaps(q.text, [self.index.note(h.id).text for h in candidates])
+        texts = [self.index.note(h.id).text for h in candidates]
+        coverage = find_gaps(q.text, texts)
+        expanded = expand_acronyms(q.text, texts)
+        if expanded != q.text:  # an acronym the notes only spell out: search and compose with the spelled-out question
+            qv = self.embedder.embed([expanded])[0]
+            candidates = self.search.search(expanded, depth, query_vector=qv)
+            hits = candidates[:q.k]
         remainder_best = None
         if not coverage.complete and coverage.remainder:
             remainder_best = self.search.best_dense(coverage.remainder)
         best = max((h.dense for h in hits), default=-1.0)
+        rare = self.search.rare_term_notes(terms(q.text))  # notes using a coined term of the question only they use
+        if best < self.settings.abstain_cosine and rare & {h.id for h in hits}:
+            best = self.settings.abstain_cosine  # the question names a term only a retrieved note or two use: not off-topic
         abstain = not hits or declines(coverage, best, remainder_best, gap_share(q.text, coverage), self.settings)
         parts = question_parts(q.text) if not abstain else []
         part_vectors = list(zip(parts, self.embedder.embed(parts))) if parts else []
         return Retrieval(q, qv, hits, candidates[:self.settings.compose_candidates], abstain, coverage.gaps,
-                         _ms(t), part_vectors, subject_uncovered(q.text, coverage.gaps))
+                         _ms(t), part_vectors, subject_uncovered(q.text, coverage.gaps), frozenset(rare))
 
     def _compose(self, r: Retrieval) -> Composition:
         """The draft: the LLM composer's when one is set (falling back on failure), else the extractive one."""
@@ -260,7 +270,7 @@ class AnswerEngine:
         else:
             fallback = None
         d = compose(q.text, r.qv, self.index, r.candidates, self.settings, self.ranker, r.abstain, r.gaps, k=q.k,
-                    parts=r.parts, subject_gap=r.subject_gap)
+                    parts=r.parts, subject_gap=r.subject_gap, rare=r.rare)
         return Composition(r, d, "default", fallback, _ms(t))
 
     def _ground(self, c: Composition) -> Answer:
@@ -273,7 +283,9 @@ class AnswerEngine:
             sentence.evidence, sentence.unsupported, sentence.decided_by = g.evidence, g.unsupported, g.decided_by
         ms = {"retrieve": c.retrieval.ms, "compose": c.ms, "ground": _ms(t)}
         ms["total"] = round(sum(ms.values()), 1)
-        return Answer(c.draft, grounding_summary(metrics), ms, c.composer, c.llm)
+        # the line between supported and not, for the page's legend (the feature model's; a judge may move it)
+        summary = {**grounding_summary(metrics), "support_threshold": round(float(self.scorer.model.threshold), 4)}
+        return Answer(c.draft, summary, ms, c.composer, c.llm)
 
     def ask(self, question: str, k: int | None = None, llm=None, strict: bool | None = None,
             on_text: Callable[[str], None] | None = None) -> Answer:

@@ -126,13 +126,19 @@ def _stems(text: str) -> frozenset[str]:
                      for w in topic_words(text))
 
 
-def _with_acronyms(text: str, said: frozenset[str]) -> frozenset[str]:
+def _with_acronyms(text: str, said: frozenset[str], notes_text: str) -> frozenset[str]:
     """The text's stemmed topic words, where a phrase spelling out an acronym the passages use stands for that
-    acronym: 'reinforcement learning from human feedback' is 'rlhf' when the notes write RLHF."""
+    acronym ('reinforcement learning from human feedback' is 'rlhf' when the notes write RLHF), and an acronym
+    the passages only spell out stands for their words ('CAI' is 'constitutional ai')."""
     stems = _stems(text)
     for acronym, phrase in spelled_out(text).items():
         if len(acronym) >= 3 and acronym in said and acronym not in stems:
             stems = (stems - _stems(phrase)) | {acronym}
+    for token in re.findall(r"\b[A-Z]{3,6}\b", text):
+        if token.lower() not in said and token.lower() in stems:
+            phrase = spelled_out(notes_text, len(token) + 2, names_only=True).get(token.lower())
+            if phrase:
+                stems = (stems - {token.lower()}) | _stems(phrase)
     return stems
 
 
@@ -175,7 +181,7 @@ def _asked_names(question: str, index: NoteIndex, rows: list[int]) -> tuple[list
 
 
 def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit],
-           parts: Sequence[tuple[str, np.ndarray]] = ()) -> list[NoteEvidence]:
+           parts: Sequence[tuple[str, np.ndarray]] = (), rare: frozenset[str] = frozenset()) -> list[NoteEvidence]:
     """Every candidate note's passages with their feature rows, in retrieval order."""
     rows = [index.row(h.id) for h in hits]
     asked, cited = _asked_names(question, index, rows)
@@ -185,7 +191,8 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit],
     # When notes are compared by the question words they use, a hyphenated compound counts as its parts and
     # is used where all its parts are: the question says "sleeper-agent", its note "Sleeper Agents".
     said = frozenset().union(*(p.stems for ps in passages.values() for p in ps))
-    asks = [(_with_acronyms(question, said), qv)] + [(_with_acronyms(text, said), pv) for text, pv in parts]
+    notes_text = "\n".join(p.text for ps in passages.values() for p in ps)
+    asks = [(_with_acronyms(question, said, notes_text), qv)] + [(_with_acronyms(text, said, notes_text), pv) for text, pv in parts]
     idf = {w: corpus_idf.get(w, unseen) for stems, _ in asks for w in stems | _compound_parts(stems)}
     relevance = {}  # row -> (cosine, words, relevance to each ask)
     for row in rows:
@@ -213,7 +220,7 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit],
                 "first_body": next((i for i, p in enumerate(ps) if not p.in_summary), len(ps)),
                 "leans": np.array([bool(_ANAPHORA.match(p.text)) for p in ps], dtype=bool),
                 "has_number": np.array([has_number(p.text) for p in ps], dtype=bool), "part": part,
-                "new_words": word_share(asks[0][0] - best_stems, ps, idf)}
+                "new_words": word_share(asks[0][0] - best_stems, ps, idf), "rare": index.notes[row].id in rare}
         notes.append(NoteEvidence(row, ps, sentence_terms(cos, words, note, question_info)))
     return notes
 
@@ -235,7 +242,8 @@ def choose(notes: list[NoteEvidence], scores: list[np.ndarray], ranker: Ranker, 
            only_best_note: bool = False) -> Choice:
     """The brief: the best sentence, then the next best at or above `ranker.brief_cut` while within
     `brief_sentences` and `brief_words`. The evidence: other sentences at or above `ranker.evidence_cut`, up
-    to `evidence_sentences`, grouped by note (the note with the best sentence first). Near-repeats of a chosen
+    to `evidence_sentences`, grouped by note (the note with the best sentence first); from a note the brief does
+    not quote, only sentences at or above `ranker.brief_cut`. Near-repeats of a chosen
     sentence are skipped. `only_best_note`: the brief comes from the best note alone and there is no evidence."""
     flat = [(p, float(s)) for n, sc in zip(notes, scores) for p, s in zip(n.passages, sc)]
     order = sorted(range(len(flat)), key=lambda i: -flat[i][1])
@@ -256,11 +264,13 @@ def choose(notes: list[NoteEvidence], scores: list[np.ndarray], ranker: Ranker, 
             brief.append(p)
             words += word_count(p.text)
     extra: list[Passage] = []
+    brief_notes = {p.note_row for p in brief}
     for i in order if not only_best_note else []:
         p, s = flat[i]
         if s < ranker.evidence_cut or len(extra) >= settings.evidence_sentences:
             break
-        if p not in brief and _novel(p, brief + extra, settings):
+        # a note the brief does not quote must be as strong as a brief sentence to bring evidence
+        if p not in brief and (p.note_row in brief_notes or s >= ranker.brief_cut) and _novel(p, brief + extra, settings):
             extra.append(p)
     rows = list(dict.fromkeys(p.note_row for p in extra))
     evidence = [sorted((p for p in extra if p.note_row == r), key=lambda p: p.position) for r in rows]
@@ -305,15 +315,16 @@ def next_lines(index: NoteIndex, qv: np.ndarray, cited: list[str], hits: list[Hi
 
 
 def candidate_notes(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], k: int,
-                    parts: Sequence[tuple[str, np.ndarray]] = ()) -> list[NoteEvidence]:
-    """The first `k` hits, and later ones that one of those links to (`related`), with their feature rows."""
+                    parts: Sequence[tuple[str, np.ndarray]] = (), rare: frozenset[str] = frozenset()) -> list[NoteEvidence]:
+    """The first `k` hits, later ones that one of those links to (`related`) and those in `rare`, with their
+    feature rows."""
     linked = {rid for h in hits[:k] for rid in index.note(h.id).related}
-    return gather(question, qv, index, hits[:k] + [h for h in hits[k:] if h.id in linked], parts)
+    return gather(question, qv, index, hits[:k] + [h for h in hits[k:] if h.id in linked or h.id in rare], parts, rare)
 
 
 def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings, ranker: Ranker,
             abstain: bool, gaps: list[str] | None = None, k: int | None = None,
-            parts: Sequence[tuple[str, np.ndarray]] = (), subject_gap: bool = False) -> Draft:
+            parts: Sequence[tuple[str, np.ndarray]] = (), subject_gap: bool = False, rare: frozenset[str] = frozenset()) -> Draft:
     """A cited answer from the retrieved notes: the first `k` (default `settings.k`) are candidates, and the
     rest of `hits` only if one of those links to them. `gaps` are the parts of the question no note covers;
     with `subject_gap` the question's main subject is one of them, so the answer says so first and shows
@@ -324,7 +335,7 @@ def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], se
     if abstain or not hits:
         nearest = [index.notes[r].title for r in top_rows(index.note_matrix() @ qv, settings.next_lines)]
         return Draft(question, True, reading_line(question, [], gaps), [], [], nearest, gaps)
-    notes = candidate_notes(question, qv, index, hits, k, parts)
+    notes = candidate_notes(question, qv, index, hits, k, parts, rare)
     scores = [ranker.score(n.terms) for n in notes]
     top = max((float(s.max()) for s in scores if len(s)), default=0.0)
     closest = subject_gap or top < ranker.answer_floor

@@ -161,11 +161,12 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 
 def spelled_out(text: str, longest: int = 6, names_only: bool = False) -> dict[str, str]:
-    """Acronyms the text spells out, lower case, with the words that spell them: 'reinforcement learning from
-    human feedback' -> 'rlhf', 'Constitutional AI' -> 'cai' (a word in capitals gives all its letters; short
-    linking words such as 'from' or 'with' give none). `names_only`: only spans whose words are capitalised."""
+    """Acronyms the text spells out, lower case, with the words that spell them most often: 'reinforcement
+    learning from human feedback' -> 'rlhf', 'Constitutional AI' -> 'cai' (a word in capitals gives all its
+    letters; short linking words such as 'from' or 'with' give none). `names_only`: only spans whose words are
+    capitalised."""
     tokens = _WORD.findall(text)
-    found: dict[str, str] = {}
+    counts: dict[str, dict[str, int]] = {}
     for i, first in enumerate(tokens):
         if first.lower() in _LINK_WORDS:
             continue
@@ -178,8 +179,9 @@ def spelled_out(text: str, longest: int = 6, names_only: bool = False) -> dict[s
                 break
             letters += w.lower() if w.isupper() and len(w) > 1 else w[0].lower()
             if j > i and len(letters) >= 2:
-                found.setdefault(letters, " ".join(tokens[i:j + 1]))
-    return found
+                phrase = " ".join(tokens[i:j + 1])
+                counts.setdefault(letters, {})[phrase] = counts.get(letters, {}).get(phrase, 0) + 1
+    return {a: max(phrases, key=phrases.get) for a, phrases in counts.items()}
 
 
 def _spelled_in(acronym: str, texts: str) -> bool:
@@ -188,12 +190,32 @@ def _spelled_in(acronym: str, texts: str) -> bool:
     return acronym.isupper() and 3 <= len(acronym) <= 6 and acronym.lower() in spelled_out(texts, len(acronym) + 2, True)
 
 
+def expand_acronyms(question: str, note_texts: list[str]) -> str:
+    """The question with each acronym the notes never write but spell out in capitalised words followed by
+    their words ('CAI' -> 'Constitutional AI (CAI)'), so that its embedding knows what it asks about."""
+    texts = "\n".join(note_texts)
+    for token in dict.fromkeys(re.findall(r"\b[A-Z]{3,6}\b", question)):
+        if not _used_in(token, texts, texts.lower()):
+            phrase = spelled_out(texts, len(token) + 2, names_only=True).get(token.lower())
+            if phrase:
+                question = re.sub(rf"\b{token}\b", f"{phrase} ({token})", question)
+    return question
+
+
 def subject_uncovered(question: str, gaps: list[str]) -> bool:
     """Whether a gap is the question's main subject: it lies in the question's first ask (or the question
     asks one thing). A gap only in a later ask is a side part: named, and the rest answered."""
     parts = question_parts(question)
     first = parts[0] if parts else question
     return any(g in first for g in gaps)
+
+
+def terms(question: str) -> list[str]:
+    """The coined terms a question uses: hyphenated compounds ('quokka-pangolin'), acronyms and names with inner
+    capitals or digits ('RLCR', 'GPT-4'); a plain capitalised word ('French') is too ordinary to count."""
+    found = [m.group(0).rstrip(".") for m in _TOKEN.finditer(question)]
+    coined = [t for t in found if "-" in t.strip("-") or any(c.isupper() for c in t[1:]) or any(c.isdigit() for c in t)]
+    return list(dict.fromkeys(t for t in coined if any(c.isalpha() for c in t)))
 
 
 def names(question: str) -> list[str]:

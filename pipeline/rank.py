@@ -20,7 +20,7 @@ WEIGHTS = Path(__file__).with_name("composer_weights.json")
 
 # Each term, in the order of a feature row; the docstring of `sentence_terms` says how each is computed.
 TERMS = ("cosine", "words", "title", "note_words", "rank", "summary", "position", "after", "gap", "note_gap",
-         "source", "leans", "part", "number", "new_words", "lead_note", "in_note", "title_gap")
+         "source", "leans", "part", "number", "new_words", "lead_note", "in_note", "title_gap", "rare_term")
 
 # A question asking for a quantity ("how much", "what share"...) is answered by a sentence with a number.
 _QUANTITY = re.compile(r"\b(how (much|many|often|large|big|far|long|fast|strong)|what (share|fraction|percentage|"
@@ -55,6 +55,8 @@ def sentence_terms(cosine: np.ndarray, words: np.ndarray, note: dict, question: 
     lead_note   1 if its note holds the most relevant passage of all
     in_note     1 / (1 + its rank by relevance within its note)
     title_gap   its note's title cosine less the best title cosine of any candidate note
+    rare_term   1 if its note uses a coined term of the question (a compound, acronym or name) that at most two
+                notes of the whole corpus use
     """
     rel = cosine + words
     n = len(rel)
@@ -70,7 +72,7 @@ def sentence_terms(cosine: np.ndarray, words: np.ndarray, note: dict, question: 
         "leans": note["leans"].astype(float), "part": note["part"],
         "number": note["has_number"].astype(float) * float(question["quantity"]), "new_words": note["new_words"],
         "lead_note": np.full(n, float(best >= question["best"])), "in_note": 1.0 / (1 + np.argsort(np.argsort(-rel, kind="stable"))),
-        "title_gap": np.full(n, note["title"] - question["best_title"]),
+        "title_gap": np.full(n, note["title"] - question["best_title"]), "rare_term": np.full(n, float(note["rare"])),
     }
     return np.stack([columns[t] for t in TERMS], axis=1) if n else np.zeros((0, len(TERMS)))
 
