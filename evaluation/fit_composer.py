@@ -28,6 +28,7 @@ from pipeline.rank import TERMS, WEIGHTS, Ranker
 from .eval_answers import DATA, EvalQuestion, load_eval_questions
 
 CUT_GRID = 60  # candidate cut-offs: quantiles of the scores of tune sentences that hold a key fact
+ABLATION_GRID = 12  # a coarser grid for the ablation's refits (each term removed), which all share it
 ALSO_TOLERANCE = 0.05  # share of single-note tune questions allowed to gain a note that does not answer them
 
 
@@ -70,7 +71,7 @@ def labelled(cases: list[Case]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs), np.array(ys)
 
 
-def fit(cases: list[Case], settings, terms: tuple[str, ...] = TERMS) -> Ranker:
+def fit(cases: list[Case], settings, terms: tuple[str, ...] = TERMS, grid_size: int = CUT_GRID) -> Ranker:
     from sklearn.linear_model import LogisticRegression
 
     tune = [c for c in cases if c.q.split == "tune"]
@@ -83,12 +84,12 @@ def fit(cases: list[Case], settings, terms: tuple[str, ...] = TERMS) -> Ranker:
     r = Ranker(terms, model.coef_[0], float(model.intercept_[0]), mean, scale, 1.0, 1.0, 0.0, trained_on=trained)
     r = replace(r, answer_floor=answer_floor(tune, r))
     full, _ = labelled(tune)
-    grid = sorted(set(np.quantile(r.score(full)[y == 1], np.linspace(0, 1, CUT_GRID)).round(4)), reverse=True)
+    grid = sorted(set(np.quantile(r.score(full)[y == 1], np.linspace(0, 1, grid_size)).round(4)), reverse=True)
     # The brief: the cut-off that puts every key fact in the brief most often (the highest such cut-off).
     r = replace(r, brief_cut=max(grid, key=lambda c: (measure(tune, replace(r, brief_cut=c), settings, "tune")["facts_in_brief"], c)))
     # The evidence: the cut-off that holds every key fact most often while the median answer stays within
     # `settings.answer_sentences`.
-    fine = sorted(set(np.quantile(r.score(full)[y == 1], np.linspace(0, 1, 3 * CUT_GRID)).round(4)), reverse=True)
+    fine = sorted(set(np.quantile(r.score(full)[y == 1], np.linspace(0, 1, 3 * grid_size)).round(4)), reverse=True)
     fits = [(measure(tune, replace(r, evidence_cut=c), settings, "tune"), c) for c in fine]
     fits = [(m["all_facts"], c) for m, c in fits if m["sentences_median"] <= settings.answer_sentences] or [(0.0, 1.0)]
     r = replace(r, evidence_cut=max(fits)[1])
@@ -162,11 +163,11 @@ def measure(cases: list[Case], ranker: Ranker, settings, split: str) -> dict:
 
 def ablation(cases: list[Case], settings, terms: tuple[str, ...] = TERMS) -> list[dict]:
     """Each term removed and the ranking refitted: its change on tune and measure (negative: the term helps)."""
-    full = fit(cases, settings, terms)
+    full = fit(cases, settings, terms, ABLATION_GRID)
     base = {s: measure(cases, full, settings, s) for s in ("tune", "measure")}
     table = [{"term": "(all)", **{f"{s}_{k}": v for s in base for k, v in base[s].items()}}]
     for t in terms:
-        r = fit(cases, settings, tuple(x for x in terms if x != t))
+        r = fit(cases, settings, tuple(x for x in terms if x != t), ABLATION_GRID)
         row = {"term": f"- {t}"}
         for s in ("tune", "measure"):
             m = measure(cases, r, settings, s)

@@ -41,7 +41,7 @@ class Answer:
         evidence = []
         for heading, paragraph in zip(d.headings, d.paragraphs[1:]):
             at += len(d.paragraphs[len(evidence)])
-            evidence.append({"id": paragraph[0].citations[0] if paragraph and paragraph[0].citations else None,
+            evidence.append({"id": paragraph[0].citations[0] if heading and paragraph and paragraph[0].citations else None,
                              "title": heading, "sentences": list(range(at, at + len(paragraph)))})
         return {
             "question": d.question,
