@@ -198,7 +198,8 @@ def test_a_number_question_gets_the_number_in_its_brief(engine):
     assert 1 <= len(brief) <= 3 and sum(len(s["text"].split()) for s in brief) <= 80
     assert brief[0]["citations"] == ["rlhf-truth-indifference"]
     assert "21%" in brief[0]["text"] and "85%" in brief[0]["text"]  # the asked-for number, first
-    assert answer["evidence"] and answer["evidence"][0]["id"] == "rlhf-truth-indifference"  # its own note's evidence first
+    for group in answer["evidence"]:  # the evidence, each sentence under the note it is cited to
+        assert all(answer["sentences"][i]["citations"] == [group["id"]] for i in group["sentences"])
     assert not answer["closest"] and not answer["headline"]
 
 
