@@ -8,11 +8,12 @@ from typing import Callable
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
-from .coverage import declines, find_gaps, gap_share, question_parts
+from .coverage import declines, expand_acronyms, find_gaps, gap_share, question_parts, subject_uncovered, terms
 from .errors import InquireError
 from .ground import GroundingScorer, citation_metrics
 from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
 from .notes import load_corpus
+from .rank import load_ranker
 from .retrieve import NoteSearch
 from .settings import Settings
 from .text import split_sentences
@@ -33,17 +34,26 @@ class Answer:
     llm: dict | None = None  # what the LLM composer's strict grounding removed, or why it fell back
 
     def to_json(self) -> dict:
-        from .compose import lead_in
         from .present import answer_markdown
 
         d = self.draft
+        at = 0
+        evidence = []
+        for heading, paragraph in zip(d.headings, d.paragraphs[1:]):
+            at += len(d.paragraphs[len(evidence)])
+            evidence.append({"id": paragraph[0].citations[0] if heading and paragraph and paragraph[0].citations else None,
+                             "title": heading, "sentences": list(range(at, at + len(paragraph)))})
         return {
             "question": d.question,
             "abstained": d.abstained,
             "reading": d.reading,
             "answer": answer_markdown(self),
+            "headline": d.headline,
+            "closest": d.closest,
+            "brief": d.brief,
+            "evidence": evidence,
             "sentences": [s.to_json() for s in d.sentences],
-            "paragraphs": [[lead_in(s) for s in p] for p in d.paragraphs],
+            "paragraphs": [[s.text for s in p] for p in d.paragraphs],
             "sources": d.sources,
             "next_lines": d.next_lines,
             "not_covered": d.not_covered,
@@ -78,6 +88,8 @@ class Retrieval:
     gaps: list[str]
     ms: float
     parts: list[tuple[str, object]] = field(default_factory=list)  # a compound question's asks, with their vectors
+    subject_gap: bool = False  # the question's main subject (its first ask) is one of the gaps
+    rare: frozenset = frozenset()  # ids of the notes using a coined term of the question that at most two notes use
 
 
 @dataclass(frozen=True)
@@ -185,8 +197,15 @@ class AnswerEngine:
         self.judge_note = judge_note
         self._judge, self._judge_mode = judge, judge_mode
         self.search = NoteSearch(index, embedder, settings)
+        self._ranker = None  # read on the first answer: `python -m evaluation.fit_composer` needs the engine to fit it
         self.scorer = GroundingScorer(embedder, self.note_sentences, judge=judge, mode=judge_mode if judge else "features")
         self.chain = self._build_chain()
+
+    @property
+    def ranker(self):
+        if self._ranker is None:
+            self._ranker = load_ranker()
+        return self._ranker
 
     def with_index(self, index: NoteIndex) -> "AnswerEngine":
         """The same engine (embedder, composer, judge) over a newer index."""
@@ -212,16 +231,25 @@ class AnswerEngine:
         depth = max(q.k, self.settings.gap_candidates, self.settings.compose_candidates)
         candidates = self.search.search(q.text, depth, query_vector=qv)
         hits = candidates[:q.k]
-        coverage = find_gaps(q.text, [self.index.note(h.id).text for h in candidates])
+        texts = [self.index.note(h.id).text for h in candidates]
+        coverage = find_gaps(q.text, texts)
+        expanded = expand_acronyms(q.text, texts)
+        if expanded != q.text:  # an acronym the notes only spell out: search and compose with the spelled-out question
+            qv = self.embedder.embed([expanded])[0]
+            candidates = self.search.search(expanded, depth, query_vector=qv)
+            hits = candidates[:q.k]
         remainder_best = None
         if not coverage.complete and coverage.remainder:
             remainder_best = self.search.best_dense(coverage.remainder)
         best = max((h.dense for h in hits), default=-1.0)
+        rare = self.search.rare_term_notes(terms(q.text))  # notes using a coined term of the question only they use
+        if best < self.settings.abstain_cosine and rare & {h.id for h in hits}:
+            best = self.settings.abstain_cosine  # the question names a term only a retrieved note or two use: not off-topic
         abstain = not hits or declines(coverage, best, remainder_best, gap_share(q.text, coverage), self.settings)
-        parts = question_parts(q.text) if not abstain and self.settings.part_sentences else []
+        parts = question_parts(q.text) if not abstain else []
         part_vectors = list(zip(parts, self.embedder.embed(parts))) if parts else []
         return Retrieval(q, qv, hits, candidates[:self.settings.compose_candidates], abstain, coverage.gaps,
-                         _ms(t), part_vectors)
+                         _ms(t), part_vectors, subject_uncovered(q.text, coverage.gaps), frozenset(rare))
 
     def _compose(self, r: Retrieval) -> Composition:
         """The draft: the LLM composer's when one is set (falling back on failure), else the extractive one."""
@@ -241,7 +269,8 @@ class AnswerEngine:
                 fallback = {**partial, "fallback": f"{exc}; answered with the default composer"}
         else:
             fallback = None
-        d = compose(q.text, r.qv, self.index, r.candidates, self.settings, r.abstain, r.gaps, k=q.k, parts=r.parts)
+        d = compose(q.text, r.qv, self.index, r.candidates, self.settings, self.ranker, r.abstain, r.gaps, k=q.k,
+                    parts=r.parts, subject_gap=r.subject_gap, rare=r.rare)
         return Composition(r, d, "default", fallback, _ms(t))
 
     def _ground(self, c: Composition) -> Answer:
@@ -254,7 +283,9 @@ class AnswerEngine:
             sentence.evidence, sentence.unsupported, sentence.decided_by = g.evidence, g.unsupported, g.decided_by
         ms = {"retrieve": c.retrieval.ms, "compose": c.ms, "ground": _ms(t)}
         ms["total"] = round(sum(ms.values()), 1)
-        return Answer(c.draft, grounding_summary(metrics), ms, c.composer, c.llm)
+        # the line between supported and not, for the page's legend (the feature model's; a judge may move it)
+        summary = {**grounding_summary(metrics), "support_threshold": round(float(self.scorer.model.threshold), 4)}
+        return Answer(c.draft, summary, ms, c.composer, c.llm)
 
     def ask(self, question: str, k: int | None = None, llm=None, strict: bool | None = None,
             on_text: Callable[[str], None] | None = None) -> Answer:

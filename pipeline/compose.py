@@ -1,29 +1,29 @@
-"""The default composer: a query-focused extractive synthesis that needs no LLM.
+"""The default composer: an extractive, cited answer that needs no LLM.
 
-It picks note sentences that answer the question (relevance with a redundancy penalty, i.e.
-maximal marginal relevance, Carbonell & Goldstein 1998), groups them into paragraphs by theme,
-orders the paragraphs as an argument, and cites every sentence to the note it comes from. The
-only words it adds are a reading of the question and short connectives: never a factual claim.
+Every sentence of the candidate notes is scored by one fitted ranking (`pipeline/rank.py`: a logistic
+model over named terms, fitted on the tune split). The brief is its top sentences (at most
+`brief_sentences` and `brief_words`), the one most likely to hold the asked-for number, name or outcome
+first; the evidence is every other sentence above the fitted cut-off, grouped by note under the note's
+title. The composer adds only a reading of the question, the notes' titles and, when nothing answers
+the question, a line saying so: never a factual claim, and no connective asserting how notes relate.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import Stemmer
 
 from .index import NoteIndex
+from .rank import Ranker, asks_quantity, has_number, relevance, sentence_terms
 from .retrieve import Hit, top_rows
-from .coverage import names, topic_words
+from .coverage import names, spelled_out, topic_words
 from .settings import Settings
-from .text import STOPWORDS
+from .text import word_count
 
-THEME_LINK = 0.45  # notes whose vectors are this similar share a paragraph
 SOURCE_NAME_NOTES = 2  # a paper's name is mentioned by its own note and perhaps one that contrasts with it
-CONNECTIVES = ("", "A second line of evidence points the same way: ", "A further thread concerns the method itself: ",
-               "The notes also bear on what lies underneath: ")
 
 
 @dataclass
@@ -34,8 +34,6 @@ class AnswerSentence:
     supported: bool | None = None
     evidence: list[dict] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
-    lead: str = ""  # connective wording shown before the sentence, not part of the claim
-
     decided_by: str = ""  # which grounding stage set the support: quote, features or judge
 
     def to_json(self) -> dict:
@@ -45,7 +43,8 @@ class AnswerSentence:
 
 @dataclass
 class Draft:
-    """What the composer hands on: the reading line, cited paragraphs, sources and next lines."""
+    """What the composer hands on: the reading line, the brief (the first paragraph), the evidence
+    (one paragraph per note, under `headings`), sources and next lines."""
 
     question: str
     abstained: bool
@@ -54,10 +53,18 @@ class Draft:
     sources: list[dict]
     next_lines: list[str]
     not_covered: list[str] = field(default_factory=list)  # parts of the question no note speaks to
+    headings: list[str] = field(default_factory=list)  # per evidence paragraph (paragraphs[1:]): its note's title, or ""
+    headline: str = ""  # the first line when the notes do not answer the question: what is missing, what is closest
+    closest: bool = False  # the notes do not answer it: the brief is only the nearest note's closest sentences
 
     @property
     def sentences(self) -> list[AnswerSentence]:
         return [s for p in self.paragraphs for s in p]
+
+    @property
+    def brief(self) -> list[int]:
+        """Indices into `sentences` of the brief: the first paragraph."""
+        return list(range(len(self.paragraphs[0]))) if self.paragraphs else []
 
 
 def reading_line(question: str, notes: list[dict], gaps: list[str] | None = None, lead_title: str = "") -> str:
@@ -108,10 +115,6 @@ _ANAPHORA = re.compile(r"^(this|these|that|those|such|it|its|they|their|them|he|
 _STEMMER = Stemmer.Stemmer("english")
 
 
-def standalone_penalty(sentence: str) -> float:
-    return 0.12 if _ANAPHORA.match(sentence) else 0.0
-
-
 def _compound_parts(stems: frozenset[str]) -> frozenset[str]:
     return frozenset(part for w in stems if "-" in w for part in w.split("-") if part)
 
@@ -123,19 +126,28 @@ def _stems(text: str) -> frozenset[str]:
                      for w in topic_words(text))
 
 
-def passage_relevance(q: frozenset[str], qv: np.ndarray, passages: list[Passage], settings: Settings,
-                      idf: dict[str, float]) -> np.ndarray:
-    """How well each passage answers the question (its stemmed topic words `q`, its vector `qv`): cosine,
-    plus the idf-weighted share of the question's topic words it uses (cosine alone favours sentences that
-    merely sound like the field), less a penalty for sentences that lean on a previous one."""
-    if not passages:
-        return np.zeros(0)
-    cos = np.stack([p.vector for p in passages]) @ qv
+def _with_acronyms(text: str, said: frozenset[str], notes_text: str) -> frozenset[str]:
+    """The text's stemmed topic words, where a phrase spelling out an acronym the passages use stands for that
+    acronym ('reinforcement learning from human feedback' is 'rlhf' when the notes write RLHF), and an acronym
+    the passages only spell out stands for their words ('CAI' is 'constitutional ai')."""
+    stems = _stems(text)
+    for acronym, phrase in spelled_out(text).items():
+        if len(acronym) >= 3 and acronym in said and acronym not in stems:
+            stems = (stems - _stems(phrase)) | {acronym}
+    for token in re.findall(r"\b[A-Z]{3,6}\b", text):
+        if token.lower() not in said and token.lower() in stems:
+            phrase = spelled_out(notes_text, len(token) + 2, names_only=True).get(token.lower())
+            if phrase:
+                stems = (stems - {token.lower()}) | _stems(phrase)
+    return stems
+
+
+def word_share(q: frozenset[str], passages: list[Passage], idf: dict[str, float]) -> np.ndarray:
+    """Per passage: the idf-weighted share of the question's stemmed topic words `q` it uses
+    (sum of idf(w) over w in q and in the passage, over the sum over q)."""
     weight = {w: idf.get(w, 1.0) for w in q}
     total = sum(weight.values())
-    lexical = np.array([sum(weight[w] for w in q & p.stems) / total if total else 0.0 for p in passages])
-    penalty = np.array([standalone_penalty(p.text) for p in passages])
-    return cos + settings.lexical_weight * lexical - penalty
+    return np.array([sum(weight[w] for w in q & p.stems) / total if total else 0.0 for p in passages])
 
 
 def local_idf(passages: list[Passage]) -> dict[str, float]:
@@ -151,203 +163,134 @@ def local_idf(passages: list[Passage]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class NoteEvidence:
-    """One retrieved note's passages, ranked for this question."""
+    """One candidate note's passages and their feature rows (columns: rank.TERMS)."""
 
     row: int
     passages: list[Passage]
-    relevance: np.ndarray
-    title_cos: float
-    source_match: float  # share of the question's names found in the note's paper titles and authors
-    primary: bool = True  # among the `k` retrieved notes, not only reachable through links
-    question_words: frozenset[str] = frozenset()  # the question's topic words, stemmed
-    coverage: float = 0.0  # idf-weighted share of the question's topic words used anywhere in the note
-    part_relevance: tuple[np.ndarray, ...] = ()  # each passage's relevance to each part of a compound question
-
-    @property
-    def best(self) -> float:
-        return float(self.relevance.max()) if len(self.relevance) else -1.0
-
-    def ranked(self) -> list[int]:
-        return list(np.argsort(-self.relevance, kind="stable"))
+    terms: np.ndarray
 
 
-def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings,
-           parts: Sequence[tuple[str, np.ndarray]] = ()) -> list[NoteEvidence]:
-    """Every retrieved note's passages with their relevance, best note first; notes past the first
-    `settings.k` are marked as reachable only through links."""
-    rows = [index.row(h.id) for h in hits]
+def _asked_names(question: str, index: NoteIndex, rows: list[int]) -> tuple[list[str], list[str]]:
+    """The question's names that single out one candidate note's paper, and each note's sources as text.
+    "Sleeper Agents" is in one note's sources; a name most candidate notes discuss ("DPO") is a method."""
     cited = [" ".join(f"{s.get('title', '')} {s.get('authors', '')}" for s in index.notes[r].sources).lower() for r in rows]
-    # Only names that single out a paper count: "RLHF" is in half the sources, "Sleeper Agents" in one. A name
-    # most candidate notes discuss ("DPO") is a method, not a way of pointing at one paper.
     texts = [index.notes[r].text.lower() for r in rows]
     asked = [n for n in dict.fromkeys(n.lower() for n in names(question))
              if sum(n in c for c in cited) == 1 and sum(n in t for t in texts) <= SOURCE_NAME_NOTES]
+    return asked, cited
+
+
+def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit],
+           parts: Sequence[tuple[str, np.ndarray]] = (), rare: frozenset[str] = frozenset()) -> list[NoteEvidence]:
+    """Every candidate note's passages with their feature rows, in retrieval order."""
+    rows = [index.row(h.id) for h in hits]
+    asked, cited = _asked_names(question, index, rows)
     passages = {row: note_passages(index, row) for row in rows}
     corpus_idf = local_idf([p for ps in passages.values() for p in ps])
     unseen = corpus_idf.pop("")  # a word no passage uses weighs the most
     # When notes are compared by the question words they use, a hyphenated compound counts as its parts and
     # is used where all its parts are: the question says "sleeper-agent", its note "Sleeper Agents".
-    asked_stems = _stems(question)
-    idf = {w: corpus_idf.get(w, unseen) for w in asked_stems | _compound_parts(asked_stems)}
-    part_stems = [_stems(text) for text, _ in parts]
-    part_idf = [{w: corpus_idf.get(w, unseen) for w in stems} for stems in part_stems]
+    said = frozenset().union(*(p.stems for ps in passages.values() for p in ps))
+    notes_text = "\n".join(p.text for ps in passages.values() for p in ps)
+    asks = [(_with_acronyms(question, said, notes_text), qv)] + [(_with_acronyms(text, said, notes_text), pv) for text, pv in parts]
+    idf = {w: corpus_idf.get(w, unseen) for stems, _ in asks for w in stems | _compound_parts(stems)}
+    relevance = {}  # row -> (cosine, words, relevance to each ask)
+    for row in rows:
+        ps = passages[row]
+        matrix = np.stack([p.vector for p in ps]) if ps else np.zeros((0, len(qv)))
+        per_ask = [matrix @ v + word_share(s, ps, idf) for s, v in asks]
+        relevance[row] = (matrix @ qv, word_share(asks[0][0], ps, idf), per_ask)
+    best_ask = [max((float(relevance[r][2][j].max()) for r in rows if len(passages[r])), default=0.0) for j in range(len(asks))]
+    best_row = max((r for r in rows if len(passages[r])), key=lambda r: float(relevance[r][2][0].max()), default=None)
+    best_stems = passages[best_row][int(np.argmax(relevance[best_row][2][0]))].stems if best_row is not None else frozenset()
+    titles = {row: float(index.head_matrix(row)[0] @ qv) for row in rows}
+    question_info = {"best": best_ask[0], "quantity": asks_quantity(question), "best_title": max(titles.values(), default=0.0)}
+    total = sum(idf[w] for w in asks[0][0] | _compound_parts(asks[0][0]))
     notes = []
-    for row, sources in zip(rows, cited):
-        title_cos = float(index.head_matrix(row)[0] @ qv)
-        source_match = sum(n in sources for n in asked) / len(asked) if asked else 0.0
-        relevance = passage_relevance(asked_stems, qv, passages[row], settings, idf)
-        said = frozenset().union(*(p.stems | _compound_parts(p.stems) for p in passages[row]))
-        used = [w for w in idf if w in said or ("-" in w and _compound_parts(frozenset([w])) <= said)]
-        coverage = sum(idf[w] for w in used) / total if (total := sum(idf.values())) else 0.0
-        per_part = tuple(passage_relevance(stems, pv, passages[row], settings, pi)
-                         for stems, (_, pv), pi in zip(part_stems, parts, part_idf))
-        notes.append(NoteEvidence(row, passages[row], relevance, title_cos, source_match, len(notes) < settings.k,
-                                  frozenset(idf), coverage, per_part))
-    # Researchers name papers by title or first author ("the Sleeper Agents backdoors", "Korbak et al."):
-    # a note whose source carries the question's names is the one asked about.
-    # Retrieval ranked whole notes (BM25 and dense, fused); its order is a prior beside the best sentence.
-    rank = {row: i for i, row in enumerate(rows)}
-    # A note whose title question matches the question closely is its direct answer (question-to-question
-    # similarity is what the embedder was trained on), whatever sentence scores best elsewhere.
-    return sorted(notes, key=lambda n: -(n.best + settings.title_weight * n.title_cos + settings.source_weight * n.source_match
-                                         + settings.coverage_weight * n.coverage
-                                         + settings.rank_weight / (1 + rank[n.row])
-                                         + settings.title_lead_bonus * (n.title_cos >= settings.title_lead)))
+    for rank, (row, sources) in enumerate(zip(rows, cited)):
+        ps = passages[row]
+        cos, words, per_ask = relevance[row]
+        in_note = frozenset().union(*(p.stems | _compound_parts(p.stems) for p in ps))
+        used = [w for w in asks[0][0] | _compound_parts(asks[0][0])
+                if w in in_note or ("-" in w and _compound_parts(frozenset([w])) <= in_note)]
+        part = np.max(np.stack([r - b for r, b in zip(per_ask, best_ask)]), axis=0) if len(ps) else np.zeros(0)
+        note = {"title": titles[row], "coverage": sum(idf[w] for w in used) / total if total else 0.0,
+                "rank": rank, "source": sum(n in sources for n in asked) / len(asked) if asked else 0.0,
+                "in_summary": np.array([p.in_summary for p in ps], dtype=bool),
+                "first_body": next((i for i, p in enumerate(ps) if not p.in_summary), len(ps)),
+                "leans": np.array([bool(_ANAPHORA.match(p.text)) for p in ps], dtype=bool),
+                "has_number": np.array([has_number(p.text) for p in ps], dtype=bool), "part": part,
+                "new_words": word_share(asks[0][0] - best_stems, ps, idf), "rare": index.notes[row].id in rare}
+        notes.append(NoteEvidence(row, ps, sentence_terms(cos, words, note, question_info)))
+    return notes
 
 
 def _novel(p: Passage, chosen: list[Passage], settings: Settings) -> bool:
     return all(float(p.vector @ c.vector) < settings.redundancy_cosine for c in chosen)
 
 
-def select_passages(notes: list[NoteEvidence], index: NoteIndex, settings: Settings) -> list[list[Passage]]:
-    """The lead note's direct answer, then only the evidence that is close to it in relevance.
+@dataclass(frozen=True)
+class Choice:
+    """What the ranking chose: the brief (best first) and the evidence (by note, in the note's order)."""
 
-    The lead note gives its summary (the note's own answer to its title question) when its title
-    matches the question, else its most relevant sentence first; then its other sentences within
-    `sentence_margin` of its best. Another note joins only if its best passage is within
-    `note_margin` of the lead's (the lead's counted at most `relevance_cap`: one near-verbatim match in the
-    lead note must not shut out the rest of a broad question), and gives its best one or two. Answers are as long as the evidence is.
-    """
-    everything, notes = notes, [n for n in notes if n.primary]
-    if not notes:
-        return []
-    lead = notes[0]
-    top = lead.best
-    order = lead.ranked()
-    picked: list[Passage] = []
-    if lead.title_cos >= settings.title_match:
-        picked += [p for p in lead.passages if p.in_summary]
-    first = lead.passages[order[0]]
-    if first not in picked:
-        # A note whose title question is the question gives its own answer (the summary) first.
-        picked.insert(len(picked) if lead.title_cos >= settings.title_lead else 0, first)
-    for i in order[1:]:
-        p = lead.passages[i]
-        if len(picked) >= settings.lead_sentences:
+    brief: list[Passage]
+    evidence: list[list[Passage]]
+    top: float  # the best sentence's score: below the ranker's answer_floor, nothing answers the question
+
+
+def choose(notes: list[NoteEvidence], scores: list[np.ndarray], ranker: Ranker, settings: Settings,
+           only_best_note: bool = False) -> Choice:
+    """The brief: the best sentence, then the next best at or above `ranker.brief_cut` while within
+    `brief_sentences` and `brief_words`. The evidence: other sentences at or above `ranker.evidence_cut`, up
+    to `evidence_sentences`, grouped by note (the note with the best sentence first); from a note the brief does
+    not quote, only sentences at or above `ranker.brief_cut`. Near-repeats of a chosen
+    sentence are skipped. `only_best_note`: the brief comes from the best note alone and there is no evidence."""
+    flat = [(p, float(s)) for n, sc in zip(notes, scores) for p, s in zip(n.passages, sc)]
+    order = sorted(range(len(flat)), key=lambda i: -flat[i][1])
+    if not order:
+        return Choice([], [], 0.0)
+    top_passage, top = flat[order[0]]
+    if only_best_note:
+        order = [i for i in order if flat[i][0].note_row == top_passage.note_row]
+    brief: list[Passage] = []
+    words = 0
+    for i in order:
+        p, s = flat[i]
+        if len(brief) >= settings.brief_sentences or (brief and s < ranker.brief_cut):
             break
-        if lead.relevance[i] >= top - settings.sentence_margin and p not in picked and _novel(p, picked, settings):
-            picked.append(p)
-    picked += following_passages(lead, picked, settings)
-    picked += completing_passages(lead, picked, settings)
-    picked += part_passages(lead, picked, settings)
-    groups = [picked]
-    bar = min(top, settings.relevance_cap)
-    for note in notes[1:]:
-        if len(groups) >= settings.max_notes or note.best < max(bar - settings.note_margin, settings.note_floor):
+        if brief and words + word_count(p.text) > settings.brief_words:
             continue
-        mine: list[Passage] = []
-        chosen = [p for g in groups for p in g]
-        for i in note.ranked()[:3]:
-            p = note.passages[i]
-            good = note.relevance[i] >= max(note.best - 0.05, top - settings.sentence_margin) or not mine
-            if good and len(mine) < settings.other_sentences and _novel(p, chosen + mine, settings):
-                mine.append(p)
-        if mine:
-            groups.append(mine)
-    return groups + linked_evidence(everything, groups, index, settings)
-
-
-def following_passages(lead: NoteEvidence, picked: list[Passage], settings: Settings) -> list[Passage]:
-    """The body sentence right after each of the lead's `follow_sentences` best picks, if within
-    `follow_margin` of the lead's best: a note states a finding and gives its reason, size or name in the
-    next sentence ("... may overestimate robustness. Knowledge acquired in pretraining is harder to remove")."""
+        if _novel(p, brief, settings):
+            brief.append(p)
+            words += word_count(p.text)
     extra: list[Passage] = []
-    for p in picked[:settings.follow_sentences]:
-        i = p.position + 1
-        if p.in_summary or i >= len(lead.passages):
-            continue
-        nxt = lead.passages[i]
-        if (lead.relevance[i] >= lead.best - settings.follow_margin and nxt not in picked and nxt not in extra
-                and _novel(nxt, picked + extra, settings)):
-            extra.append(nxt)
-    return extra
-
-
-def part_passages(lead: NoteEvidence, picked: list[Passage], settings: Settings) -> list[Passage]:
-    """For a compound question ("which models were attacked, and how was harm judged?"), the lead note's
-    best sentence for each part, and its runner-up if within `part_margin`, unless already picked."""
-    extra: list[Passage] = []
-    for relevance in lead.part_relevance:
-        for i in list(np.argsort(-relevance, kind="stable"))[:settings.part_sentences]:
-            p = lead.passages[i]
-            close = relevance[i] >= relevance.max() - settings.part_margin
-            if close and p not in picked and p not in extra and _novel(p, picked + extra, settings):
-                extra.append(p)
-    return extra
-
-
-def completing_passages(lead: NoteEvidence, picked: list[Passage], settings: Settings) -> list[Passage]:
-    """The lead note's sentences that bring in a word of the question no picked sentence uses (a question
-    asking for two figures needs the sentence with the second), best first, while still within
-    `completion_margin` of the lead's best: the parts of a question often sit in neighbouring sentences."""
-    asked = lead.question_words
-    covered = set().union(*(p.stems & asked for p in picked))
-    extra: list[Passage] = []
-    for i in lead.ranked():
-        p = lead.passages[i]
-        if len(picked) + len(extra) >= settings.lead_sentences + settings.completing_sentences:
+    brief_notes = {p.note_row for p in brief}
+    for i in order if not only_best_note else []:
+        p, s = flat[i]
+        if s < ranker.evidence_cut or len(extra) >= settings.evidence_sentences:
             break
-        if ((p.stems & asked) - covered and lead.relevance[i] >= lead.best - settings.completion_margin
-                and p not in picked and _novel(p, picked + extra, settings)):
+        # a note the brief does not quote must be as strong as a brief sentence to bring evidence
+        if p not in brief and (p.note_row in brief_notes or s >= ranker.brief_cut) and _novel(p, brief + extra, settings):
             extra.append(p)
-            covered |= p.stems & asked
-    return extra
+    rows = list(dict.fromkeys(p.note_row for p in extra))
+    evidence = [sorted((p for p in extra if p.note_row == r), key=lambda p: p.position) for r in rows]
+    return Choice(brief, evidence + ([] if only_best_note else also_relevant(notes, brief + extra, ranker, settings)), top)
 
 
-def linked_evidence(notes: list[NoteEvidence], groups: list[list[Passage]], index: NoteIndex,
-                    settings: Settings) -> list[list[Passage]]:
-    """For a broad question (at least `link_min_notes` notes already in the answer): notes outside the
-    margin that a note of the answer links to (`related`) and that still bear on the question (best passage >= `note_floor`, within `link_margin` of the lead): the corpus's own links say
-    they belong to the same argument. Each gives its single best passage."""
-    if len(groups) < settings.link_min_notes:  # a focused question: links would only add tangents
-        return []
-    top = min(next(n.best for n in notes if n.primary), settings.relevance_cap)
-    included = {g[0].note_row for g in groups}
+def also_relevant(notes: list[NoteEvidence], chosen: list[Passage], ranker: Ranker, settings: Settings) -> list[list[Passage]]:
+    """A broad question is answered by several notes: each note not yet cited whose best sentence speaks to the
+    question at `ranker.also_cut` or above (cosine + words; fitted so few single-note questions gain a note that
+    does not answer them) gives that sentence, up to `max_notes` notes in all."""
+    cited = {p.note_row for p in chosen}
     extra: list[list[Passage]] = []
-    changed = True
-    while changed and len(groups) + len(extra) < settings.max_notes:
-        changed = False
-        linked = {r for row in included for rid in index.notes[row].related if (r := index.row(rid)) is not None}
-        for note in notes:
-            if (note.row in linked and note.row not in included and note.best >= max(settings.note_floor, top - settings.link_margin)
-                    and len(groups) + len(extra) < settings.max_notes):
-                extra.append([note.passages[note.ranked()[0]]])
-                included.add(note.row)
-                changed = True
+    for note in notes:
+        rel = relevance(note.terms)
+        if note.row in cited or not len(rel) or rel.max() < ranker.also_cut or len(cited) + len(extra) >= settings.max_notes:
+            continue
+        best = note.passages[int(np.argmax(rel))]
+        if _novel(best, chosen, settings):
+            extra.append([best])
     return extra
-
-
-def group_by_theme(index: NoteIndex, note_rows: list[int]) -> list[list[int]]:
-    """Single-link grouping of notes by vector similarity, keeping retrieval order within groups."""
-    groups: list[list[int]] = []
-    vectors = index.note_matrix()
-    for r in note_rows:
-        home = next((g for g in groups if max(float(vectors[r] @ vectors[o]) for o in g) >= THEME_LINK), None)
-        if home is None:
-            groups.append([r])
-        else:
-            home.append(r)
-    return groups
 
 
 def next_lines(index: NoteIndex, qv: np.ndarray, cited: list[str], hits: list[Hit], n: int) -> list[str]:
@@ -371,42 +314,46 @@ def next_lines(index: NoteIndex, qv: np.ndarray, cited: list[str], hits: list[Hi
     return titles
 
 
-def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings,
+def candidate_notes(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], k: int,
+                    parts: Sequence[tuple[str, np.ndarray]] = (), rare: frozenset[str] = frozenset()) -> list[NoteEvidence]:
+    """The first `k` hits, later ones that one of those links to (`related`) and those in `rare`, with their
+    feature rows."""
+    linked = {rid for h in hits[:k] for rid in index.note(h.id).related}
+    return gather(question, qv, index, hits[:k] + [h for h in hits[k:] if h.id in linked or h.id in rare], parts, rare)
+
+
+def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings, ranker: Ranker,
             abstain: bool, gaps: list[str] | None = None, k: int | None = None,
-            parts: Sequence[tuple[str, np.ndarray]] = ()) -> Draft:
-    """A cited answer from the retrieved notes, best first: the first `k` (default `settings.k`) may lead or
-    join by relevance, the rest only through links. `gaps` are the parts of the question no note covers;
-    `parts` the separate asks of a compound question, with their vectors."""
+            parts: Sequence[tuple[str, np.ndarray]] = (), subject_gap: bool = False, rare: frozenset[str] = frozenset()) -> Draft:
+    """A cited answer from the retrieved notes: the first `k` (default `settings.k`) are candidates, and the
+    rest of `hits` only if one of those links to them. `gaps` are the parts of the question no note covers;
+    with `subject_gap` the question's main subject is one of them, so the answer says so first and shows
+    only the nearest note's closest sentences, as it does when no sentence scores above the fitted floor.
+    `parts` are the separate asks of a compound question, with their vectors."""
     gaps = gaps or []
-    settings = replace(settings, k=k) if k else settings
+    k = k or settings.k
     if abstain or not hits:
         nearest = [index.notes[r].title for r in top_rows(index.note_matrix() @ qv, settings.next_lines)]
         return Draft(question, True, reading_line(question, [], gaps), [], [], nearest, gaps)
-    groups = select_passages(gather(question, qv, index, hits, settings, parts), index, settings)
-    lead_row = groups[0][0].note_row
-    paragraphs = [[_sentence(index, p) for p in groups[0]]]
-    by_row = {g[0].note_row: sorted(g, key=lambda p: p.position) for g in groups[1:]}
-    for g, theme in enumerate(group_by_theme(index, list(by_row))):
-        paragraph = [_sentence(index, p) for row in theme for p in by_row[row]]
-        paragraph[0].lead = CONNECTIVES[min(g + 1, len(CONNECTIVES) - 1)]
-        paragraphs.append(paragraph)
-    cited = [index.notes[lead_row].id] + [index.notes[r].id for r in by_row]
+    notes = candidate_notes(question, qv, index, hits, k, parts, rare)
+    scores = [ranker.score(n.terms) for n in notes]
+    top = max((float(s.max()) for s in scores if len(s)), default=0.0)
+    closest = subject_gap or top < ranker.answer_floor
+    choice = choose(notes, scores, ranker, settings, only_best_note=closest)
+    lead_row = choice.brief[0].note_row
+    paragraphs = [[_sentence(index, p) for p in choice.brief]] + [[_sentence(index, p) for p in g] for g in choice.evidence]
+    headings = [index.notes[g[0].note_row].title for g in choice.evidence]
+    cited = list(dict.fromkeys([lead_row] + [p.note_row for p in choice.brief] + [g[0].note_row for g in choice.evidence]))
+    cited = [index.notes[r].id for r in cited]
     sources = [{"id": i, "title": index.note(i).title, "summary": index.note(i).summary} for i in cited]
     listing = [{"tags": index.note(i).tags} for i in cited]
+    headline = ""
+    if closest:
+        missing = f"do not cover {_listing(gaps)}" if subject_gap and gaps else "do not answer this directly"
+        headline = f"The notes {missing}; the closest they come is \u201c{index.notes[lead_row].title}\u201d:"
     return Draft(question, False, reading_line(question, listing, gaps, index.notes[lead_row].title), paragraphs, sources,
-                 next_lines(index, qv, cited, hits, settings.next_lines), gaps)
+                 next_lines(index, qv, cited, hits, settings.next_lines), gaps, headings, headline, closest)
 
 
 def _sentence(index: NoteIndex, p: Passage) -> AnswerSentence:
     return AnswerSentence(p.text, [index.notes[p.note_row].id])
-
-
-def lead_in(sentence: AnswerSentence) -> str:
-    """The sentence as shown, with its connective: the connective lowercases the sentence's first word."""
-    if not sentence.lead:
-        return sentence.text
-    first = sentence.text.split(" ", 1)[0]
-    # Only ordinary words are lowercased after a connective; names and acronyms keep their case.
-    common = first.lower() in STOPWORDS or first.lower() in ("for", "when", "while", "because", "although", "post-training", "training")
-    text = sentence.text[:1].lower() + sentence.text[1:] if common else sentence.text
-    return sentence.lead + text

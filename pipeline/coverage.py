@@ -128,7 +128,8 @@ def find_gaps(question: str, note_texts: list[str]) -> Coverage:
         # In a compound ('RL-tuned', 'FLAN-style') only the parts that are names must appear in the notes.
         parts = [p for p in token.split("-") if len(p) > 1 and _is_name(p, first and p == token.split("-")[0])]
         if (len(token) > 1 and _is_name(token, first) and not any(s <= m.start() < e for s, e, _ in gaps)
-                and not _used_in(token, texts, lowered) and not all(_used_in(p, texts, lowered) for p in parts or [token])):
+                and not _used_in(token, texts, lowered) and not all(_used_in(p, texts, lowered) for p in parts or [token])
+                and not _spelled_in(re.sub(r"(?i)'?s$", "", token), texts)):
             gaps.append((m.start(), m.start() + len(token), token))
     gaps = _merge_adjacent(sorted(gaps), question)
     remainder = question
@@ -153,6 +154,68 @@ def question_parts(question: str) -> list[str]:
     parts = [p.strip(" ,?") for p in _PART_BREAK.split(question)]
     parts = [p for p in parts if len(topic_words(p)) >= 2]
     return parts if len(parts) >= 2 else []
+
+
+_LINK_WORDS = frozenset("of from with for and the to in on by via a an".split())
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+
+
+def spelled_out(text: str, longest: int = 6, names_only: bool = False) -> dict[str, str]:
+    """Acronyms the text spells out, lower case, with the words that spell them most often: 'reinforcement
+    learning from human feedback' -> 'rlhf', 'Constitutional AI' -> 'cai' (a word in capitals gives all its
+    letters; short linking words such as 'from' or 'with' give none). `names_only`: only spans whose words are
+    capitalised."""
+    tokens = _WORD.findall(text)
+    counts: dict[str, dict[str, int]] = {}
+    for i, first in enumerate(tokens):
+        if first.lower() in _LINK_WORDS:
+            continue
+        letters = ""
+        for j in range(i, min(i + longest, len(tokens))):
+            w = tokens[j]
+            if w.lower() in _LINK_WORDS and j > i:
+                continue
+            if names_only and not w[0].isupper():
+                break
+            letters += w.lower() if w.isupper() and len(w) > 1 else w[0].lower()
+            if j > i and len(letters) >= 2:
+                phrase = " ".join(tokens[i:j + 1])
+                counts.setdefault(letters, {})[phrase] = counts.get(letters, {}).get(phrase, 0) + 1
+    return {a: max(phrases, key=phrases.get) for a, phrases in counts.items()}
+
+
+def _spelled_in(acronym: str, texts: str) -> bool:
+    """Whether the notes spell out an acronym of the question in capitalised words ('CAI' in 'Constitutional
+    AI'); two letters are too easily spelled by chance."""
+    return acronym.isupper() and 3 <= len(acronym) <= 6 and acronym.lower() in spelled_out(texts, len(acronym) + 2, True)
+
+
+def expand_acronyms(question: str, note_texts: list[str]) -> str:
+    """The question with each acronym the notes never write but spell out in capitalised words followed by
+    their words ('CAI' -> 'Constitutional AI (CAI)'), so that its embedding knows what it asks about."""
+    texts = "\n".join(note_texts)
+    for token in dict.fromkeys(re.findall(r"\b[A-Z]{3,6}\b", question)):
+        if not _used_in(token, texts, texts.lower()):
+            phrase = spelled_out(texts, len(token) + 2, names_only=True).get(token.lower())
+            if phrase:
+                question = re.sub(rf"\b{token}\b", f"{phrase} ({token})", question)
+    return question
+
+
+def subject_uncovered(question: str, gaps: list[str]) -> bool:
+    """Whether a gap is the question's main subject: it lies in the question's first ask (or the question
+    asks one thing). A gap only in a later ask is a side part: named, and the rest answered."""
+    parts = question_parts(question)
+    first = parts[0] if parts else question
+    return any(g in first for g in gaps)
+
+
+def terms(question: str) -> list[str]:
+    """The coined terms a question uses: hyphenated compounds ('quokka-pangolin'), acronyms and names with inner
+    capitals or digits ('RLCR', 'GPT-4'); a plain capitalised word ('French') is too ordinary to count."""
+    found = [m.group(0).rstrip(".") for m in _TOKEN.finditer(question)]
+    coined = [t for t in found if "-" in t.strip("-") or any(c.isupper() for c in t[1:]) or any(c.isdigit() for c in t)]
+    return list(dict.fromkeys(t for t in coined if any(c.isalpha() for c in t)))
 
 
 def names(question: str) -> list[str]:

@@ -167,7 +167,14 @@ def compose_with_llm(question: str, qv, index: NoteIndex, hits: list[Hit], score
     sources = [{"id": i, "title": index.note(i).title, "summary": index.note(i).summary} for i in cited]
     reading = next((l.strip() for l in text.splitlines() if l.strip().lower().startswith("this reads the question as")), None)
     reading = reading or reading_line(question, [{"tags": index.note(i).tags} for i in cited])
-    return Draft(question, False, reading, [final], sources, next_lines(index, qv, cited, hits, n_next)), report
+    # The brief: the LLM's first sentences, at most 3 and 80 words; the rest follows as evidence ("Also relevant:").
+    n, words = 1, len(final[0].text.split())
+    while n < min(3, len(final)) and words + len(final[n].text.split()) <= 80:
+        words += len(final[n].text.split())
+        n += 1
+    paragraphs, headings = ([final[:n], final[n:]], [""]) if n < len(final) else ([final], [])
+    return Draft(question, False, reading, paragraphs, sources, next_lines(index, qv, cited, hits, n_next),
+                 headings=headings), report
 
 
 def _attribute_uncited(sentences: list[AnswerSentence], hits: list[Hit], scorer: GroundingScorer, report: LLMReport) -> None:

@@ -19,6 +19,11 @@ CSS = """
 .sent { padding: 1px 2px; border-radius: 3px; }
 .cite { font-size: 0.85em; text-decoration: none; }
 details.source { margin: 0.4em 0; }
+.inquire-answer .brief { font-size: 1.15em; line-height: 1.6; margin: 0.6em 0; }
+.inquire-answer .headline { font-size: 1.05em; }
+details.evidence { margin: 0.6em 0; }
+details.evidence > summary { cursor: pointer; font-weight: 600; }
+.inquire-answer .legend { color: #555; }
 """
 ERRORS = (InquireError, OSError)  # what a user can fix; anything else is a bug and shows as one
 NO_LLM = "default (no LLM)"

@@ -1,11 +1,19 @@
-"""Presentation: an answer as the seed shows it (Markdown / terminal text)."""
+"""Presentation: an answer as Markdown / terminal text. The brief first; the evidence behind it, one section
+per note under the note's title; then what is not covered, the sources and the next lines. Headings start
+with '#', so an answer pasted back into `inquire score` is read as its cited sentences only."""
 from __future__ import annotations
-
-from .compose import lead_in
 
 
 def cite(ids: list[str]) -> str:
     return "[" + ", ".join(ids) + "]"
+
+
+def sources_heading(n: int) -> str:
+    return f"Sources: {n} note{'' if n == 1 else 's'}"
+
+
+def _cited(sentences) -> str:
+    return " ".join(f"{s.text} {cite(s.citations)}" for s in sentences)
 
 
 def answer_markdown(answer) -> str:
@@ -13,8 +21,14 @@ def answer_markdown(answer) -> str:
     lines = [d.reading, ""]
     if d.abstained:
         lines += ["The corpus does not cover this question, so nothing is cited.", ""]
-    for paragraph in d.paragraphs:
-        lines += [" ".join(f"{lead_in(s)} {cite(s.citations)}" for s in paragraph), ""]
+    if d.headline:
+        lines += [d.headline, ""]
+    if d.paragraphs:
+        lines += [_cited(d.paragraphs[0]), ""]
+    if len(d.paragraphs) > 1:
+        lines += ["## Evidence", ""]
+        for heading, paragraph in zip(d.headings + [""] * len(d.paragraphs), d.paragraphs[1:]):
+            lines += [f"### {heading or 'Also relevant:'}", "", _cited(paragraph), ""]
     if d.not_covered and not d.abstained:
         lines += [f"Not covered by the notes: {', '.join(d.not_covered)}.", ""]
     llm = getattr(answer, "llm", None)
@@ -26,7 +40,7 @@ def answer_markdown(answer) -> str:
     if llm and llm.get("attributed"):
         lines += [f"({len(llm['attributed'])} sentence(s) the LLM left uncited were cited by Inquire to the note that supports them.)", ""]
     if d.sources:
-        lines += [f"Sources {len(d.sources)} notes", ""]
+        lines += [sources_heading(len(d.sources)), ""]
         for s in d.sources:
             lines += [f"- {s['title']} [{s['id']}]", f"  {s['summary']}"]
         lines.append("")

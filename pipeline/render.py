@@ -26,27 +26,59 @@ def _sentence_span(text: str, citations: list[str], support, supported, evidence
             f"{escape(text)} {cites}</span>")
 
 
+def _spans(answer: dict, indices: list[int]) -> str:
+    spans = []
+    for i in indices:
+        s = answer["sentences"][i]
+        spans.append(_sentence_span(s["text"], s["citations"], s["support"], s["supported"], s["evidence"], s["unsupported"]))
+    return " ".join(spans)
+
+
+def legend_html(threshold: float | None) -> str:
+    """What the tints and the per-sentence support mean, and where the line between supported and not lies."""
+    line = f"{threshold:.2f}" if threshold is not None else "the scorer's threshold"
+    return ('<p class="legend"><small>Each sentence is quoted from the note it cites and checked against it: '
+            f'<span class="sent supported" style="background:{TINTS["supported"]}">green</span> = supported '
+            f'(support {line} or more), <span class="sent weak" style="background:{TINTS["weak"]}">amber</span> = weak '
+            f'(support {WEAK_FLOOR:.2f} to {line}), <span class="sent unsupported" style="background:{TINTS["unsupported"]}">red</span> '
+            f'= not supported (below {WEAK_FLOOR:.2f}). Support is the estimated probability that the cited note states the '
+            "sentence; hover a sentence to see it and the evidence.</small></p>")
+
+
 def answer_html(answer: dict, notes: dict[str, dict]) -> str:
-    """The seed's shape: reading line, cited synthesis, Sources N notes (expandable), grounding summary."""
+    """Reading line; the brief, prominent; the evidence by note under each note's title, collapsed; grounding,
+    legend and Sources (expandable)."""
     # data-question says which question this answer is for (the reading line no longer restates it).
     parts = [f'<div class="inquire-answer" data-question="{escape(answer["question"])}">'
              f'<p class="reading"><em>{escape(answer["reading"])}</em></p>']
     if answer["abstained"]:
         parts.append('<p class="declined"><strong>The corpus does not cover this question</strong>, so nothing is cited. '
                      "The nearest inquiring lines are listed below.</p>")
-    sentences = iter(answer["sentences"])
-    for paragraph in answer.get("paragraphs", []):
-        spans = []
-        for shown in paragraph:
-            s = next(sentences)
-            spans.append(_sentence_span(shown, s["citations"], s["support"], s["supported"], s["evidence"], s["unsupported"]))
-        parts.append("<p>" + " ".join(spans) + "</p>")
+    if answer.get("headline"):
+        parts.append(f'<p class="headline"><strong>{escape(answer["headline"])}</strong></p>')
+    brief = answer.get("brief", list(range(len(answer["sentences"]))))
+    if brief:
+        parts.append(f'<div class="brief">{_spans(answer, brief)}</div>')
+    groups = answer.get("evidence", [])
+    if groups:
+        count = sum(len(g["sentences"]) for g in groups)
+        parts.append(f'<details class="evidence"><summary>Evidence: {count} more sentence{"s" if count != 1 else ""} from '
+                     f'{len(groups)} note{"s" if len(groups) != 1 else ""}</summary>')
+        for g in groups:
+            cite = f' <code>[{escape(g["id"])}]</code>' if g.get("id") else ""
+            parts.append(f'<h4 class="evidence-note">{escape(g["title"] or "Also relevant:")}{cite}</h4>'
+                         f'<p>{_spans(answer, g["sentences"])}</p>')
+        parts.append("</details>")
+    if answer.get("not_covered") and not answer["abstained"]:
+        parts.append(f'<p class="not-covered">Not covered by the notes: {escape(", ".join(answer["not_covered"]))}.</p>')
     parts.append(llm_report_html(answer.get("llm")))
     if answer["sources"]:
         g = answer["grounding"]
         parts.append(f'<p class="grounding">Grounding: {g["supported_fraction"]:.0%} of sentences supported; '
                      f'citation recall {g["citation_recall"]:.2f}, citation precision {g["citation_precision"]:.2f}.</p>')
-        parts.append(f"<h3>Sources {len(answer['sources'])} notes</h3>")
+        parts.append(legend_html(g.get("support_threshold")))
+        n = len(answer["sources"])
+        parts.append(f"<h3>Sources: {n} note{'' if n == 1 else 's'}</h3>")
         for s in answer["sources"]:
             parts.append(note_html(notes.get(s["id"], s), anchor=True))
     parts.append("</div>")

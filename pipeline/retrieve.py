@@ -99,6 +99,23 @@ class NoteSearch:
         order = sorted(fused, key=lambda r: (-fused[r], -dense[r]))[:k]
         return [Hit(self.index.notes[r].id, self.index.notes[r].title, fused[r], float(dense[r]), float(lexical[r])) for r in order]
 
+    def rare_term_notes(self, terms: list[str], most: int = 2) -> set[str]:
+        """The notes using one of `terms` (names or hyphenated compounds of a question) when at most `most` notes
+        use all of its words: a term only one or two notes use is strong evidence for them ('quokka-pangolin')."""
+        if not self._has_text:
+            return set()
+        found: set[str] = set()
+        for term in terms:
+            tokens = bm25s.tokenize([term], stopwords="en", stemmer=self.stemmer, show_progress=False)
+            words = _query_tokens(tokens) if tokens.ids and tokens.ids[0] else []
+            rows = None
+            for word in words:
+                using = set(np.flatnonzero(np.asarray(self.bm25.get_scores([word])) > 0).tolist())
+                rows = using if rows is None else rows & using
+            if rows and len(rows) <= most:
+                found |= {self.index.notes[r].id for r in rows}
+        return found
+
     def best_dense(self, query: str) -> float:
         """The best note's dense score for a query: how well the closest note matches it."""
         if not self.index.notes:

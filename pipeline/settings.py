@@ -35,53 +35,21 @@ class Settings:
     dense_weight: float = 1.0
     # Below this best dense score the question is declined: dev questions score >= 0.38, off-topic ones <= 0.26.
     abstain_cosine: float = 0.28
-    # Composer (tuned on the tune split of tests/data/answer_eval_*.jsonl only):
-    # weight of the share of the question's topic words a sentence uses, beside its cosine.
-    lexical_weight: float = 0.5
-    # weight of the question-to-title cosine when ranking notes (titles are questions).
-    title_weight: float = 0.0
-    # weight of the share of the question's names (papers, authors) found in a note's sources.
-    source_weight: float = 0.3
-    # weight of the note's retrieval rank (weight / (1 + rank)) when choosing the lead note.
-    rank_weight: float = 0.1
-    # a note that uses more of the question's distinctive words, in any of its sentences, is helped by this much.
-    coverage_weight: float = 0.5
-    # a lead note whose title is this close to the question gives its whole summary.
-    title_match: float = 0.55
-    # a note whose title question is this close to the question leads the answer (its direct answer)...
-    title_lead: float = 0.7
-    # ...helped by this much when notes are ranked.
-    title_lead_bonus: float = 1.0
-    # sentences of the lead note within this much of its best one join the answer...
-    sentence_margin: float = 0.5
-    # ...up to this many.
-    lead_sentences: int = 8
-    # another note joins only if its best sentence is within this much of the lead's best...
-    note_margin: float = 0.25
-    # ...and at least this relevant; it gives at most `other_sentences`.
-    note_floor: float = 0.5
-    other_sentences: int = 2
-    # the lead's best counts at most this much when other notes are measured against it.
-    relevance_cap: float = 1.1
-    # The lead note may add up to `completing_sentences` more that bring in a question word still missing,
-    # if within `completion_margin` of its best.
-    completing_sentences: int = 2
-    completion_margin: float = 0.7
-    # The body sentence after each of the lead's first `follow_sentences` picks joins if within `follow_margin`.
-    follow_sentences: int = 1
-    follow_margin: float = 0.8
-    # each part of a compound question ("which ..., and how ...?") adds the lead note's best sentences for it.
-    part_sentences: int = 2
-    part_margin: float = 0.1
-    # a question that draws this many notes by relevance is broad: notes they link to may join...
-    link_min_notes: int = 3
-    # ...if its best sentence is within this much of the lead's.
-    link_margin: float = 0.55
-    # notes the composer looks at (the first `k` lead; the rest can join only through links).
+    # Composer: which sentences answer is decided by the fitted ranking (pipeline/composer_weights.json, fitted on
+    # the tune split by `python -m evaluation.fit_composer`); these only bound the answer's size.
+    # notes retrieved for the composer, in notes (the first `k` are candidates, the rest only if linked from them).
     compose_candidates: int = 12
+    # the brief: at most this many sentences...
+    brief_sentences: int = 3
+    # ...and this many words (a sentence past the first that would pass it is skipped).
+    brief_words: int = 80
+    # evidence behind the brief, in sentences, at most...
+    evidence_sentences: int = 8
+    # ...and the median answer length, in sentences, the evidence cut-off is fitted to (on the tune split).
+    answer_sentences: int = 8
     # most notes cited in one answer.
     max_notes: int = 8
-    # a sentence this similar to one already chosen adds nothing.
+    # a sentence whose cosine to one already chosen is this high (unitless, 0-1) repeats it and is skipped.
     redundancy_cosine: float = 0.8
     # Coverage: candidate notes searched for the question's key terms.
     gap_candidates: int = 20

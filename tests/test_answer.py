@@ -76,7 +76,13 @@ def test_answer_json_shape(capsys, shipped):
     assert set(payload["timings_ms"]) >= {"retrieve", "compose", "ground", "total"}
     assert all({"text", "citations", "support"} <= set(s) for s in payload["sentences"])
     assert all(set(s) >= {"id", "title", "summary"} for s in payload["sources"])
-    assert f"Sources {len(payload['sources'])} notes" in payload["answer"]
+    n = len(payload["sources"])
+    assert f"Sources: {n} note{'s' if n != 1 else ''}\n" in payload["answer"]
+    assert {"brief", "evidence", "headline", "closest", "paragraphs"} <= set(payload)
+    assert payload["brief"] == list(range(len(payload["brief"]))) and 1 <= len(payload["brief"]) <= 3
+    shown = [i for group in payload["evidence"] for i in group["sentences"]]
+    assert payload["brief"] + shown == list(range(len(payload["sentences"])))  # every sentence once: brief, then evidence
+    assert all(g["title"] == next(s["title"] for s in payload["sources"] if s["id"] == g["id"]) for g in payload["evidence"])
     assert "Next inquiring lines" in payload["answer"]
 
 
@@ -185,13 +191,50 @@ def test_a_note_that_repeats_a_sentence_is_quoted_once(tmp_path, capsys, workspa
     assert texts and texts.count(texts[0]) == 1 and answer["sentences"][0]["citations"] == ["wombat-burrows"]
 
 
-def test_a_question_that_is_a_notes_title_question_is_answered_by_that_notes_summary_first(engine):
-    from pipeline.text import split_sentences
+def test_a_number_question_gets_the_number_in_its_brief(engine):
+    answer = engine.ask("How much more often do chatbots make unverified claims once they are trained with "
+                        "reinforcement learning from human feedback?").to_json()
+    brief = [answer["sentences"][i] for i in answer["brief"]]
+    assert 1 <= len(brief) <= 3 and sum(len(s["text"].split()) for s in brief) <= 80
+    assert brief[0]["citations"] == ["rlhf-truth-indifference"]
+    assert "21%" in brief[0]["text"] and "85%" in brief[0]["text"]  # the asked-for number, first
+    for group in answer["evidence"]:  # the evidence, each sentence under the note it is cited to
+        assert all(answer["sentences"][i]["citations"] == [group["id"]] for i in group["sentences"])
+    assert not answer["closest"] and not answer["headline"]
 
-    answer = engine.ask("Does RLHF hurt calibration?").to_json()
-    first = answer["sentences"][0]
-    assert first["citations"] == ["rlhf-calibration-loss"]
-    assert first["text"] in split_sentences(engine.index.note("rlhf-calibration-loss").summary)
+
+def test_an_acronym_a_note_spells_out_is_no_gap(engine):
+    # The constitutional-ai note writes "Constitutional AI", never "CAI".
+    answer = engine.ask("What does Anthropic's CAI method replace human harm labels with?").to_json()
+    assert not answer["abstained"] and not answer["not_covered"] and not answer["closest"]
+    assert answer["sentences"][0]["citations"] == ["constitutional-ai"]
+
+
+@pytest.mark.parametrize("question, missing", [
+    ("What is the IPO loss and how does it fix DPO's overfitting?", "IPO"),
+    ("How does rejection-sampling fine-tuning work in Llama 2 post-training?", None),
+])
+def test_an_uncovered_subject_in_the_field_is_said_first_and_only_the_closest_note_follows(engine, question, missing):
+    answer = engine.ask(question).to_json()
+    assert not answer["abstained"] and answer["closest"]
+    assert answer["headline"].startswith("The notes do not cover " + missing if missing else "The notes do not answer")
+    assert "the closest they come is" in answer["headline"]
+    assert answer["answer"].split("\n\n")[1] == answer["headline"]  # the first line after the reading
+    assert 1 <= len(answer["sentences"]) <= 3 and not answer["evidence"]
+    assert len({c for s in answer["sentences"] for c in s["citations"]}) == 1
+
+
+def test_a_coined_term_only_one_note_uses_is_evidence_for_it(capsys, workspace):
+    note = workspace.corpus_dir / "lora-undoes-safety.md"
+    text = note.read_text()
+    assert "The whole LoRA attack needed a single GPU" in text
+    note.write_text(text.replace("The whole LoRA attack needed a single GPU",
+                                 "The quokka-pangolin attack, as the authors nicknamed it, needed a single GPU"))
+    code, answer, err = cli_json(capsys, "ask", "What did the authors nickname the quokka-pangolin attack?", "--judge", "features",
+                                 "--corpus", str(workspace.corpus_dir), "--index", str(workspace.index_dir))
+    assert code == 0, err
+    assert not answer["abstained"] and answer["sentences"][0]["citations"] == ["lora-undoes-safety"]
+    assert "quokka-pangolin" in answer["sentences"][0]["text"]
 
 
 def test_the_sentence_after_the_lead_finding_comes_with_it(engine):

@@ -61,6 +61,24 @@ def test_ask_the_seed_question_and_see_citations_and_sources(page):
     page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
 
 
+def test_the_brief_comes_first_and_the_evidence_is_collapsed_until_opened(page):
+    ask(page, SEED_QUESTION)
+    answer = page.locator(".inquire-answer")
+    assert answer.locator(".brief .sent").first.is_visible()
+    evidence = answer.locator("details.evidence")
+    assert evidence.count() == 1 and not evidence.evaluate("d => d.open")  # collapsed by default
+    hidden = evidence.locator(".sent").first
+    assert not hidden.is_visible()
+    evidence.locator("summary").click()
+    assert evidence.evaluate("d => d.open") and hidden.is_visible()
+    titles = evidence.locator("h4.evidence-note")  # each note's evidence under the note's title
+    assert titles.count() >= 2 and titles.first.inner_text().split(" [")[0].endswith("?")
+    legend = answer.locator(".legend").inner_text()
+    assert "green" in legend and "supported" in legend and "support" in legend
+    assert answer.locator("h3").inner_text().startswith("Sources: ")
+    page.screenshot(path=str(ARTIFACTS / "brief-and-evidence.png"), full_page=True)
+
+
 def test_clicking_a_next_line_asks_it(page):
     first_line = page.locator("label").filter(has=page.locator("input[type=radio]")).first
     text = first_line.inner_text().strip()
