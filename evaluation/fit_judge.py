@@ -19,7 +19,7 @@ from pipeline.ground import JudgeCombination, JudgeCombinations, decided_by_feat
 from pipeline.probe import JudgeProbe
 
 FIT_SETS = ("claims-tune", "wice-dev", "summac-dev", "perturb-train")
-MEASURE_SETS = ("claims-measure", "claims-blind", "wice-100", "perturb-test", "summac")
+MEASURE_SETS = ("claims-measure", "claims-blind", "claims-blind2", "wice-100", "perturb-test", "summac")
 PROBE_C = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # inverse L2 strength on 1,536 standardized dimensions
 CLAIM_SHARES = (0.25, 0.4, 0.55, 0.7)  # share of the total weight on our own claims; the rest split evenly
 FOLDS = 5
