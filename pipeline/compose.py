@@ -111,7 +111,6 @@ def note_passages(index: NoteIndex, row: int) -> list[Passage]:
 
 
 # Sentences that lean on a previous one ("This study...", "They...") read badly out of context.
-_ANAPHORA = re.compile(r"^(this|these|that|those|such|it|its|they|their|them|he|she|the (study|paper|authors|critics|team|result|finding|work|method|approach))\b", re.IGNORECASE)
 _STEMMER = Stemmer.Stemmer("english")
 
 
@@ -181,7 +180,7 @@ def _asked_names(question: str, index: NoteIndex, rows: list[int]) -> tuple[list
 
 
 def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit],
-           parts: Sequence[tuple[str, np.ndarray]] = (), rare: frozenset[str] = frozenset()) -> list[NoteEvidence]:
+           parts: Sequence[tuple[str, np.ndarray]] = ()) -> list[NoteEvidence]:
     """Every candidate note's passages with their feature rows, in retrieval order."""
     rows = [index.row(h.id) for h in hits]
     asked, cited = _asked_names(question, index, rows)
@@ -201,8 +200,6 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit],
         per_ask = [matrix @ v + word_share(s, ps, idf) for s, v in asks]
         relevance[row] = (matrix @ qv, word_share(asks[0][0], ps, idf), per_ask)
     best_ask = [max((float(relevance[r][2][j].max()) for r in rows if len(passages[r])), default=0.0) for j in range(len(asks))]
-    best_row = max((r for r in rows if len(passages[r])), key=lambda r: float(relevance[r][2][0].max()), default=None)
-    best_stems = passages[best_row][int(np.argmax(relevance[best_row][2][0]))].stems if best_row is not None else frozenset()
     titles = {row: float(index.head_matrix(row)[0] @ qv) for row in rows}
     question_info = {"best": best_ask[0], "quantity": asks_quantity(question), "best_title": max(titles.values(), default=0.0)}
     total = sum(idf[w] for w in asks[0][0] | _compound_parts(asks[0][0]))
@@ -218,9 +215,7 @@ def gather(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit],
                 "rank": rank, "source": sum(n in sources for n in asked) / len(asked) if asked else 0.0,
                 "in_summary": np.array([p.in_summary for p in ps], dtype=bool),
                 "first_body": next((i for i, p in enumerate(ps) if not p.in_summary), len(ps)),
-                "leans": np.array([bool(_ANAPHORA.match(p.text)) for p in ps], dtype=bool),
-                "has_number": np.array([has_number(p.text) for p in ps], dtype=bool), "part": part,
-                "new_words": word_share(asks[0][0] - best_stems, ps, idf), "rare": index.notes[row].id in rare}
+                "has_number": np.array([has_number(p.text) for p in ps], dtype=bool), "part": part}
         notes.append(NoteEvidence(row, ps, sentence_terms(cos, words, note, question_info)))
     return notes
 
@@ -319,7 +314,7 @@ def candidate_notes(question: str, qv: np.ndarray, index: NoteIndex, hits: list[
     """The first `k` hits, later ones that one of those links to (`related`) and those in `rare`, with their
     feature rows."""
     linked = {rid for h in hits[:k] for rid in index.note(h.id).related}
-    return gather(question, qv, index, hits[:k] + [h for h in hits[k:] if h.id in linked or h.id in rare], parts, rare)
+    return gather(question, qv, index, hits[:k] + [h for h in hits[k:] if h.id in linked or h.id in rare], parts)
 
 
 def compose(question: str, qv: np.ndarray, index: NoteIndex, hits: list[Hit], settings: Settings, ranker: Ranker,

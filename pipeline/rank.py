@@ -20,7 +20,7 @@ WEIGHTS = Path(__file__).with_name("composer_weights.json")
 
 # Each term, in the order of a feature row; the docstring of `sentence_terms` says how each is computed.
 TERMS = ("cosine", "words", "title", "note_words", "rank", "summary", "position", "after", "gap", "note_gap",
-         "source", "leans", "part", "number", "new_words", "lead_note", "in_note", "title_gap", "rare_term")
+         "source", "part", "number", "lead_note", "in_note", "title_gap")
 
 # A question asking for a quantity ("how much", "what share"...) is answered by a sentence with a number.
 _QUANTITY = re.compile(r"\b(how (much|many|often|large|big|far|long|fast|strong)|what (share|fraction|percentage|"
@@ -48,15 +48,11 @@ def sentence_terms(cosine: np.ndarray, words: np.ndarray, note: dict, question: 
     gap         its relevance less the best relevance in its note
     note_gap    its note's best relevance less the best of any note
     source      share of the question's names (papers, authors) found in the note's sources
-    leans       1 if it opens by leaning on a previous sentence ("This study ...", "They ...")
     part        best relevance to any separate ask of a compound question less that ask's best anywhere
     number      1 if the question asks for a quantity and the passage states a number
-    new_words   idf-weighted share of the question's topic words it uses that the best passage does not
     lead_note   1 if its note holds the most relevant passage of all
     in_note     1 / (1 + its rank by relevance within its note)
     title_gap   its note's title cosine less the best title cosine of any candidate note
-    rare_term   1 if its note uses a coined term of the question (a compound, acronym or name) that at most two
-                notes of the whole corpus use
     """
     rel = cosine + words
     n = len(rel)
@@ -69,10 +65,9 @@ def sentence_terms(cosine: np.ndarray, words: np.ndarray, note: dict, question: 
         "rank": np.full(n, 1.0 / (1 + note["rank"])), "summary": note["in_summary"].astype(float),
         "position": 1.0 / (1 + np.arange(n)), "after": after, "gap": rel - best,
         "note_gap": np.full(n, best - question["best"]), "source": np.full(n, note["source"]),
-        "leans": note["leans"].astype(float), "part": note["part"],
-        "number": note["has_number"].astype(float) * float(question["quantity"]), "new_words": note["new_words"],
+        "part": note["part"], "number": note["has_number"].astype(float) * float(question["quantity"]),
         "lead_note": np.full(n, float(best >= question["best"])), "in_note": 1.0 / (1 + np.argsort(np.argsort(-rel, kind="stable"))),
-        "title_gap": np.full(n, note["title"] - question["best_title"]), "rare_term": np.full(n, float(note["rare"])),
+        "title_gap": np.full(n, note["title"] - question["best_title"]),
     }
     return np.stack([columns[t] for t in TERMS], axis=1) if n else np.zeros((0, len(TERMS)))
 
