@@ -198,7 +198,12 @@ def add_note(settings: Settings, text: str, embedder, replace: bool = False, ori
 
 
 def delete_note(settings: Settings, note_id: str, embedder, by: str | None = None, address: str | None = None) -> dict:
-    """Remove a note from the corpus, keeping its file in history (restore it with `inquire restore`)."""
+    """Remove a note from the corpus, keeping its file in history (restore it with `inquire restore`). A note
+    other notes link to (`related`) is refused: removing it would leave the corpus invalid."""
+    linking = [n.id for n in load_corpus(settings.corpus_dir).notes if note_id in n.related]
+    if linking:
+        raise UserError(f"notes {', '.join(linking)} link to '{note_id}' (related); remove those links first, "
+                        f"or replace the note instead of deleting it")
     with history.lock(settings.corpus_dir):
         target = settings.corpus_dir / f"{note_id}.md"
         kept = history.keep(settings.corpus_dir, note_id, "delete", by)
