@@ -50,6 +50,12 @@ def _api(fn):
     return call
 
 
+def _unchanged(n: int) -> list[dict]:
+    """n "leave as is" updates, each its own dict: Gradio consumes an update as it applies it, so one dict
+    repeated would change only the first output."""
+    return [gr.update() for _ in range(n)]
+
+
 def _sources_lines(note: dict) -> str:
     return "\n".join(f"{s['title']} | {s['authors']} | {s['year']} | {s['url']}" for s in note["sources"])
 
@@ -118,7 +124,7 @@ class Handlers:
              request: gr.Request, progress=gr.Progress()):
         """Validate and save (replacing keeps the old text in history); on success the list shows the note and
         the form clears, on failure every fault is listed and the form keeps what was typed."""
-        keep_form = [gr.update()] * (FORM_FIELDS + 1)
+        keep_form = _unchanged(FORM_FIELDS + 1)
         try:
             caller = self.gate.check(request, "replace" if replace else "add")
             earlier = []
@@ -137,7 +143,7 @@ class Handlers:
             return error_message(exc), gr.update(), *keep_form
         kept = f" The old text is kept as version {r['version']}." if r["version"] else ""
         status = (f"Saved note '{r['id']}'.{kept} Index: {r['added']} added, {r['updated']} updated, {r['notes']} notes.")
-        cleared = [gr.update(value=None)] + [gr.update(value="")] * (FORM_FIELDS - 1) + [gr.update(value=False)]
+        cleared = [gr.update(value=None)] + [gr.update(value="") for _ in range(FORM_FIELDS - 1)] + [gr.update(value=False)]
         return status, self.browse(query, request), *cleared
 
     def load_note(self, note_id: str, request: gr.Request):
@@ -146,9 +152,9 @@ class Handlers:
             self.gate.check(request, "replace")
             note = self.bench.notes().get((note_id or "").strip())
             if note is None:
-                return f"There is no note '{note_id}'; the Notes tab lists them.", *[gr.update()] * (FORM_FIELDS + 1)
+                return f"There is no note '{note_id}'; the Notes tab lists them.", *_unchanged(FORM_FIELDS + 1)
         except ERRORS as exc:
-            return error_message(exc), *[gr.update()] * (FORM_FIELDS + 1)
+            return error_message(exc), *_unchanged(FORM_FIELDS + 1)
         return (f"Loaded '{note['id']}'; edit it and save with 'Replace' ticked.", gr.update(value=None), note["id"],
                 note["title"], note["summary"], note["body"], _sources_lines(note), ", ".join(note["tags"]),
                 ", ".join(note["related"]), True)
