@@ -108,7 +108,7 @@ class Handlers:
 
     def browse(self, query: str, request: gr.Request) -> str:
         try:
-            self.gate.check(request, "read")
+            self.gate.check(request, "search" if (query or "").strip() else "read")
             return listing_html(self.bench.search_notes(query), len(self.bench.notes()), query)
         except ERRORS as exc:
             return _error_html(exc)

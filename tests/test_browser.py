@@ -221,3 +221,26 @@ def test_an_upload_over_the_size_cap_is_refused_and_nothing_is_written(page, tmp
     page.wait_for_function("() => /over 1 MB|exceed|too large|not saved|is empty/i.test(document.body.innerText)", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "upload-too-big.png"), full_page=True)
     assert sorted(p.name for p in settings.corpus_dir.iterdir()) == before
+
+
+def test_an_editor_loads_replaces_and_restores_a_note_from_the_desk(page):
+    settings = SERVED["settings"]
+    original = (settings.corpus_dir / "dr-grpo-bias.md").read_bytes()
+    page.goto(page.url)
+    page.get_by_role("tab", name="Editor's desk").click()
+    page.get_by_label("Edit an existing note: its id").fill("dr-grpo-bias")
+    page.get_by_role("button", name="Load into the form").click()
+    from playwright.sync_api import expect
+
+    expect(page.get_by_label("id (lowercase-slug)")).to_have_value("dr-grpo-bias", timeout=30_000)
+    page.get_by_label("summary (1-3 sentences)").fill("An edited summary that the restore will undo.")
+    page.get_by_role("button", name="Validate and add").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('kept as version 1'))", timeout=90_000)
+    assert b"An edited summary" in (settings.corpus_dir / "dr-grpo-bias.md").read_bytes()
+    page.get_by_label("Note id for history").fill("dr-grpo-bias")
+    page.get_by_role("button", name="Show history").click()
+    page.wait_for_selector(".history details.version", timeout=30_000)
+    page.get_by_role("button", name="Restore this version").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Restored version 1'))", timeout=90_000)
+    assert (settings.corpus_dir / "dr-grpo-bias.md").read_bytes() == original
+    page.screenshot(path=str(ARTIFACTS / "desk-restored.png"), full_page=True)

@@ -113,7 +113,7 @@ def test_a_reader_can_ask_and_score_but_not_add_replace_restore_or_rebuild(team)
     assert sorted(p.name for p in corpus.glob("*.md")) == before
 
 
-def test_an_editor_can_add_and_replace_and_the_audit_log_and_history_say_who(team):
+def test_an_editor_can_add_replace_and_restore_and_the_audit_log_and_history_say_who(team):
     alice = client(team, "alice")
     report = alice.predict(note_text("team-quokka-note"), api_name="/add_note")
     assert report["added"] == 1 and (team["settings"].corpus_dir / "team-quokka-note.md").exists()
@@ -122,9 +122,13 @@ def test_an_editor_can_add_and_replace_and_the_audit_log_and_history_say_who(tea
     assert alice.predict(edited, api_name="/replace_note")["version"] == 1
     history = alice.predict("team-quokka-note", api_name="/history")
     assert [(v["by"], v["reason"], v["text"]) for v in history["versions"]] == [("alice", "replace", original)]
+    restored = alice.predict("team-quokka-note", 1, api_name="/restore")
+    assert restored["restored"] == 1 and restored["version"] == 2
+    assert (team["settings"].corpus_dir / "team-quokka-note.md").read_text() == original
     audit = [json.loads(line) for line in (team["settings"].corpus_dir / ".inquire" / "audit.jsonl").read_text().splitlines()]
-    assert [(a["by"], a["action"], a["id"], a["address"]) for a in audit[-2:]] == [
-        ("alice", "add", "team-quokka-note", "127.0.0.1"), ("alice", "replace", "team-quokka-note", "127.0.0.1")]
+    assert [(a["by"], a["action"], a["id"], a["address"]) for a in audit[-3:]] == [
+        ("alice", "add", "team-quokka-note", "127.0.0.1"), ("alice", "replace", "team-quokka-note", "127.0.0.1"),
+        ("alice", "restore", "team-quokka-note", "127.0.0.1")]
 
 
 def test_a_client_past_the_rate_limit_is_refused_naming_it_and_others_are_still_served(team):
