@@ -155,3 +155,14 @@ def test_no_auth_on_a_network_address_warns_what_becomes_open(tmp_path):
 def test_serving_with_a_missing_users_file_says_how_to_create_one(tmp_path):
     result = serve("--auth", str(tmp_path / "users.json"))
     assert result.returncode == 2 and "inquire user add" in result.stderr and "users.json" in result.stderr
+
+
+def test_the_users_file_can_come_from_the_environment(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--host", "0.0.0.0"], capture_output=True, text=True,
+                            cwd=ROOT, env={**os.environ, **OFFLINE_ENV, "INQUIRE_AUTH": str(tmp_path / "team-users.json")}, timeout=60)
+    assert result.returncode == 2 and "team-users.json does not exist" in result.stderr
+
+
+def test_the_judge_server_is_the_operators_and_needs_its_model_name():
+    result = serve("--judge-url", "http://127.0.0.1:9/v1")
+    assert result.returncode == 2 and "--judge-model" in result.stderr
