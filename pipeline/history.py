@@ -76,11 +76,11 @@ def versions(corpus_dir: Path, note_id: str) -> list[Version]:
 
 def keep(corpus_dir: Path, note_id: str, reason: str, by: str | None) -> Version | None:
     """Keep the note's current file, if it has one, as a new version; call under `lock`, before changing it."""
+    folder = _note_dir(corpus_dir, note_id)  # first: the id is checked before any path is built from it
     current = corpus_dir / f"{note_id}.md"
     if not current.is_file():
         return None
     data = current.read_bytes()
-    folder = _note_dir(corpus_dir, note_id)
     folder.mkdir(parents=True, exist_ok=True)
     kept = versions(corpus_dir, note_id)
     number = len(kept) + 1

@@ -1,6 +1,6 @@
-"""The one front door for both faces (the CLI and the page): add a note, rebuild, ask, ask-stream, score,
-score a batch, search, and a note's history and restore. The `Workbench` keeps one engine for the page, swapped after index changes; the
-module-level functions serve the CLI, which needs no long-lived engine."""
+"""The one front door for both faces (the CLI and the page): add, replace, delete and restore a note, rebuild,
+ask, ask-stream, score, score a batch, search. The `Workbench` keeps one engine for the page, swapped after
+index changes; the module-level functions serve the CLI, which needs no long-lived engine."""
 from __future__ import annotations
 
 import queue
@@ -13,8 +13,8 @@ from .chain import AnswerEngine, JudgeChoice, load_engine, open_index, score_tex
 from .errors import InquireError
 from .ground import JUDGE_MODES
 from .index import build_index
-from .notes import NoteError, Problem, check_note_text, corpus_signature, load_corpus
 from .files import write_atomic
+from .notes import NoteError, Problem, check_note_text, corpus_signature, load_corpus
 from .settings import Settings
 
 

@@ -101,6 +101,7 @@ def test_history_is_never_read_as_notes(workspace, capsys, tmp_path):
     (["restore", "no-such-note", "1"], "no history"),
     (["restore", "../etc", "1"], "not a note id"),
     (["delete", "no-such-note"], "there is no note"),
+    (["delete", "../corpus"], "not a note id"),
 ])
 def test_bad_history_requests_say_what_exists(workspace, capsys, args, expected):
     code, _, err = run_cli(capsys, *args, *corpus_args(workspace))
