@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import ROOT, run_cli
-from pipeline.accounts import Accounts, AccountError, allowed
+from pipeline.accounts import Accounts, allowed
 from pipeline.guard import Gate, RateLimiter, Refused
 from pipeline.model_servers import Composers, ServerListError, load_file, parse_flag
 from pipeline.settings import OFFLINE_ENV

@@ -1,7 +1,6 @@
 """A group's page in Debian's Chromium (Playwright), served with accounts: the login page, an editor's desk,
 and a reader who is offered no way to write."""
 import shutil
-from pathlib import Path
 
 import pytest
 
