@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InquireError
-from .llm_compose import LLM_KINDS, LLMSettings
 
 NO_LLM = "default (no LLM)"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
@@ -37,6 +36,8 @@ class ModelServer:
 
 
 def _server(name, kind, base_url, models, where: str) -> ModelServer:
+    from .llm_compose import LLM_KINDS  # imported here: it brings LangChain, and `serve` checks its options first
+
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ServerListError(f"{where}: name {name!r} must be 1-40 letters, digits, . _ or -")
     if kind not in LLM_KINDS:
@@ -92,11 +93,16 @@ class Composers:
         return self.operator is None
 
     def choices(self) -> list[str]:
+        from .llm_compose import LLM_KINDS
+
         return [NO_LLM, *self._by_choice] if not self.free else [NO_LLM, *LLM_KINDS]
 
-    def settings(self, choice: str, base_url: str | None, model: str | None, timeout: float) -> LLMSettings | None:
+    def settings(self, choice: str, base_url: str | None, model: str | None, timeout: float):
         """None for the default composer. Served to a group, a visitor-supplied base URL is refused outright (the
-        page has no such field, so only a hand-made request carries one) and the choice must be the operator's."""
+        page has no such field, so only a hand-made request carries one) and the choice must be the operator's.
+        Returns `llm_compose.LLMSettings`."""
+        from .llm_compose import LLMSettings
+
         if not choice or choice == NO_LLM:
             return None
         if self.free:

@@ -52,7 +52,6 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     group = bool(args.auth) or not is_loopback(args.host)
     rate_limit = args.rate_limit if args.rate_limit is not None else (GROUP_RATE_LIMIT if group else 0)
     from .accounts import Accounts
-    from .chain import JudgeChoice
     from .errors import InquireError
     from .guard import Gate, RateLimiter
     from .model_servers import Composers, load_file, parse_flag
@@ -66,6 +65,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_REFUSED
     if args.no_auth and not is_loopback(args.host):
         print(open_warning(args.host, args.port, rate_limit), file=sys.stderr)
+    from .chain import JudgeChoice  # the heavy imports (numpy, faiss, LangChain) only once the options are sound
     from .notes import MAX_FILE_BYTES
     from .service import Workbench
 
