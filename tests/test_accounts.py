@@ -166,3 +166,15 @@ def test_the_users_file_can_come_from_the_environment(tmp_path):
 def test_the_judge_server_is_the_operators_and_needs_its_model_name():
     result = serve("--judge-url", "http://127.0.0.1:9/v1")
     assert result.returncode == 2 and "--judge-model" in result.stderr
+
+
+def test_a_running_server_sees_accounts_added_and_removed_without_a_restart(tmp_path):
+    from pipeline.accounts import add_user, remove_user
+
+    users = tmp_path / "users.json"
+    add_user(users, "alice", "editor", "alice's long password")
+    accounts = Accounts(users)  # what `serve --auth` holds
+    add_user(users, "newcomer", "reader", "newcomer's password")
+    assert accounts.role("newcomer") == "reader" and accounts.verify("newcomer", "newcomer's password")
+    remove_user(users, "newcomer")
+    assert accounts.role("newcomer") is None and not accounts.verify("newcomer", "newcomer's password")
