@@ -8,6 +8,8 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 HOST ?= 127.0.0.1
 PORT ?= 7860
+# Any HOST but loopback needs a users file: make run HOST=0.0.0.0 AUTH=users.json (see README, Serving a group).
+AUTH ?=
 
 .PHONY: install chromium index run test test-llm install-judge test-judge bench soak train-grounding eval-grounding eval-answers clean
 
@@ -30,7 +32,7 @@ index: install
 	$(BIN)/inquire index
 
 run: index
-	$(BIN)/python app.py --host $(HOST) --port $(PORT)
+	$(BIN)/python app.py --host $(HOST) --port $(PORT) $(if $(AUTH),--auth $(AUTH))
 
 test: install chromium
 	$(BIN)/pytest -q

@@ -21,12 +21,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(settings, timeout: float = 180):
+def running_app(settings, timeout: float = 180, extra_args: tuple[str, ...] = ()):
+    """The app on a free loopback port; `extra_args` go to app.py as they are (e.g. --auth FILE)."""
     port = free_port()
     env = {**os.environ, **OFFLINE_ENV}
     log = open(settings.index_dir.parent / "server.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--corpus", str(settings.corpus_dir),
-                             "--index", str(settings.index_dir)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                             "--index", str(settings.index_dir), *extra_args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout

@@ -191,11 +191,71 @@ def cmd_eval(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    """Serve the web page (Gradio) on --host/--port."""
-    from .web import main as serve
+    """Serve the web page (Gradio) on --host/--port; any address but loopback needs --auth FILE (or --no-auth)."""
+    from .web import serve
+
+    return serve(args, _settings(args))
+
+
+def _read_password(name: str) -> str:
+    """The password from standard input (a terminal asks twice, without echo): never from the command line,
+    where other users of the machine can read it in the process list."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != first:
+            raise CommandError("the two passwords differ; nothing was changed")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user(args) -> int:
+    """Add or remove an account in a users file: inquire user add NAME --role reader|editor --auth FILE (the
+    password is read from standard input), inquire user remove NAME --auth FILE."""
+    from .accounts import add_user, remove_user
+
+    path = Path(args.auth)
+    if args.action == "add":
+        account = add_user(path, args.name, args.role, _read_password(args.name))
+        _emit(args, {"user": account.name, "role": account.role, "auth": str(path)}, f"{account.name} ({account.role}) saved in {path}")
+    else:
+        remove_user(path, args.name)
+        _emit(args, {"removed": args.name, "auth": str(path)}, f"{args.name} removed from {path}")
+    return EXIT_OK
+
+
+def cmd_history(args) -> int:
+    """The kept versions of a note (every replace, delete or restore through Inquire keeps the old file)."""
+    from .history import history_json
+
+    found = history_json(_settings(args).corpus_dir, args.id)
+    text = "\n".join(f"{v['version']:>3}  {v['saved']}  {v['reason']:8} {v['by'] or '-':12} {v['sha256'][:12]}"
+                     for v in found["versions"]) or f"note '{args.id}' has no kept versions"
+    _emit(args, found, text)
+    return EXIT_OK
+
+
+def cmd_restore(args) -> int:
+    """Put a kept version of a note back (the text it replaces is kept too) and update the index."""
+    from .embed import load_embedder
+    from .service import restore_note
 
     settings = _settings(args)
-    return serve(["--host", args.host, "--port", str(args.port), "--corpus", str(settings.corpus_dir), "--index", str(settings.index_dir)])
+    report = restore_note(settings, args.id, args.version, load_embedder(settings.batch_size))
+    _emit(args, report, f"restored version {args.version} of {args.id}\n{_report_text(report)}")
+    return EXIT_OK
+
+
+def cmd_delete(args) -> int:
+    """Remove a note from the corpus, keeping its file in history (inquire restore brings it back)."""
+    from .embed import load_embedder
+    from .service import delete_note
+
+    settings = _settings(args)
+    report = delete_note(settings, args.id, load_embedder(settings.batch_size))
+    _emit(args, report, f"deleted {args.id} (kept as version {report['version']})\n{_report_text(report)}")
+    return EXIT_OK
 
 
 def judge_options(p: argparse.ArgumentParser) -> None:
@@ -208,6 +268,8 @@ def judge_options(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from .accounts import ROLES
+
     shared = argparse.ArgumentParser(add_help=False)
     shared.add_argument("--corpus", help="notes folder (default: env INQUIRE_CORPUS, else corpus/)")
     shared.add_argument("--index", help="index folder (default: env INQUIRE_INDEX, else index/)")
@@ -243,9 +305,20 @@ def parser() -> argparse.ArgumentParser:
     p = command("bench", cmd_bench)
     p.add_argument("--quick", action="store_true", help="2,000 synthetic notes only")
     command("eval", cmd_eval)
-    p = command("serve", cmd_serve)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    from .web import add_serve_options
+
+    add_serve_options(command("serve", cmd_serve))
+    p = command("user", cmd_user)
+    p.add_argument("action", choices=["add", "remove"])
+    p.add_argument("name", help="the account's name")
+    p.add_argument("--role", choices=ROLES, default="reader", help="reader: ask, search, score, read; editor: also add, replace, restore, rebuild")
+    p.add_argument("--auth", required=True, help="the users file (created if missing; it holds salted scrypt hashes, never passwords)")
+    p = command("history", cmd_history)
+    p.add_argument("id", help="the note's id")
+    p = command("restore", cmd_restore)
+    p.add_argument("id", help="the note's id")
+    p.add_argument("version", type=int, help="the version number (inquire history ID)")
+    command("delete", cmd_delete).add_argument("id", help="the note's id")
     return top
 
 

@@ -319,23 +319,31 @@ def check_new_note(path: Path, corpus_dir: Path) -> Note:
     return check_note_text(raw, str(path), corpus_dir, expected_id=path.stem)
 
 
-def check_note_text(raw: str, origin: str, corpus_dir: Path, expected_id: str | None = None) -> Note:
+def check_note_text(raw: str, origin: str, corpus_dir: Path, expected_id: str | None = None,
+                    earlier: list[Problem] | None = None) -> Note:
     """Validate a note about to be added from its text (a form, an upload, a file already read): the id comes
-    from its front matter and must equal `expected_id` when given. `origin` names it in problems."""
-    problems = _text_problems(raw, origin)
+    from its front matter and must equal `expected_id` when given. `origin` names it in problems. Every fault
+    is reported at once: its own fields, `related` ids missing from the corpus, and `earlier` problems (found
+    while building the text, such as a form's malformed sources line)."""
+    problems = list(earlier or []) + _text_problems(raw, origin)
+    if len(problems) > len(earlier or []):
+        raise NoteError(problems)
+    note, own = parse_note(raw, origin, expected_id)
+    problems += own + _unknown_related(raw, origin, corpus_dir)
     if problems:
         raise NoteError(problems)
-    note, problems = parse_note(raw, origin, expected_id)
-    if note is None:
-        raise NoteError(problems)
-    return _fits_corpus(note, origin, corpus_dir)
-
-
-def _fits_corpus(note: Note, origin: str, corpus_dir: Path) -> Note:
-    """The note's `related` ids must exist in the corpus it joins (replacing any note with its id)."""
-    corpus = load_corpus(corpus_dir)
-    others = [n for n in corpus.notes if n.id != note.id]
-    problems = [p for p in related_problems(others + [note], corpus_dir) if p.path.endswith(f"{note.id}.md")]
-    if problems:
-        raise NoteError([Problem(origin, p.field, p.message, p.line) for p in problems])
     return note
+
+
+def _unknown_related(raw: str, origin: str, corpus_dir: Path) -> list[Problem]:
+    """The note's well-formed `related` ids that no note in the corpus it joins has (a note may replace its own
+    id's note); read from the front matter directly, so they are reported even when other fields are wrong."""
+    post, _ = _front_matter(raw, origin)
+    related = post.metadata.get("related") if post is not None else None
+    if not isinstance(related, list):
+        return []
+    own_id = post.metadata.get("id")
+    known = {n.id for n in load_corpus(corpus_dir).notes}
+    return [Problem(origin, "related", f"links to unknown note id '{rid}'; add that note or remove the link", _field_line(raw, "related"))
+            for rid in related if isinstance(rid, str) and ID_PATTERN.match(rid.strip()) and rid.strip() not in known
+            and rid.strip() != own_id]

@@ -153,3 +153,20 @@ def score_html(report: dict) -> str:
     return (f'<div class="inquire-score">{legend}<p>Supported fraction {report["supported_fraction"]:.2f}; citation recall '
             f'{report["citation_recall"]:.2f}; citation precision {report["citation_precision"]:.2f}; unknown citations: '
             f"{escape(unknown)}</p><p class=judge>Grounding judge: {escape(judge)}.{hint}</p><ol>{''.join(rows)}</ol></div>")
+
+
+def listing_html(notes: list[dict], total: int, query: str) -> str:
+    """The notes list under its count, so a search says how many notes match."""
+    count = (f"All {total} notes" if not (query or "").strip()
+             else f'{len(notes)} note{"s" if len(notes) != 1 else ""} match "{escape(query.strip())}"')
+    return f'<p class="note-count"><strong>{count}</strong></p>' + "\n".join(note_html(n) for n in notes)
+
+
+def history_html(history: dict) -> str:
+    """A note's kept versions, newest first: when, by whom, why, and the text itself (collapsed)."""
+    if not history["versions"]:
+        return f'<p class="history">Note <code>{escape(history["id"])}</code> has no earlier versions: it was never replaced or deleted through Inquire.</p>'
+    rows = [f'<details class="version"><summary>version {v["version"]}: {escape(v["reason"])} at {escape(v["saved"])}'
+            f'{" by " + escape(v["by"]) if v["by"] else ""} <small>sha256 {escape(v["sha256"][:12])}</small></summary>'
+            f'<pre>{escape(v["text"])}</pre></details>' for v in reversed(history["versions"])]
+    return f'<div class="history"><p>Kept versions of <code>{escape(history["id"])}</code>, newest first:</p>{"".join(rows)}</div>'

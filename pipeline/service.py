@@ -1,20 +1,20 @@
-"""The one front door for both faces (the CLI and the page): add a note, rebuild, ask, ask-stream, score,
-score a batch, search. The `Workbench` keeps one engine for the page, swapped after index changes; the
-module-level functions serve the CLI, which needs no long-lived engine."""
+"""The one front door for both faces (the CLI and the page): add, replace, delete and restore a note, rebuild,
+ask, ask-stream, score, score a batch, search. The `Workbench` keeps one engine for the page, swapped after
+index changes; the module-level functions serve the CLI, which needs no long-lived engine."""
 from __future__ import annotations
 
-import os
 import queue
-import tempfile
 import threading
 from pathlib import Path
 from typing import Iterator
 
+from . import history
 from .chain import AnswerEngine, JudgeChoice, load_engine, open_index, score_text
 from .errors import InquireError
 from .ground import JUDGE_MODES
 from .index import build_index
-from .notes import NoteError, check_note_text, corpus_signature, load_corpus
+from .files import write_atomic
+from .notes import NoteError, Problem, check_note_text, corpus_signature, load_corpus
 from .settings import Settings
 
 
@@ -23,10 +23,12 @@ class UserError(InquireError, ValueError):
 
 
 class Workbench:
-    def __init__(self, settings: Settings, background: bool = False):
+    def __init__(self, settings: Settings, background: bool = False, judge: JudgeChoice | None = None):
         """With `background`, the engine (embedder and index) loads in a thread, so the page can be served
-        meanwhile; the first call that needs it waits for it, and a load error surfaces there."""
+        meanwhile; the first call that needs it waits for it, and a load error surfaces there. `judge` is the
+        operator's choice of grounding judge (default: the local one if installed); visitors pick only its mode."""
         self.settings = settings
+        self.judge = judge or JudgeChoice("auto")
         self._lock = threading.Lock()
         self._notes_cache: tuple[str, dict] | None = None
         self._engine: AnswerEngine | None = None
@@ -44,7 +46,7 @@ class Workbench:
         try:
             # The judge model loads on the first sentence it reads; until `make install-judge`, auto scores with features.
             signature = corpus_signature(self.settings.corpus_dir)
-            self._engine = load_engine(self.settings, judge=JudgeChoice("auto"))
+            self._engine = load_engine(self.settings, judge=self.judge)
             self._signature = signature
         except BaseException as exc:  # kept for the first caller, who reports it
             self._load_error = exc
@@ -131,20 +133,34 @@ class Workbench:
         hits = engine.search.search(query, 10)
         return [notes[h.id] for h in hits if h.id in notes]
 
-    def add_note(self, markdown: str, progress=None, replace: bool = False) -> dict:
-        """Validate a note's Markdown and, only if valid, save it and update the index incrementally."""
+    def add_note(self, markdown: str, progress=None, replace: bool = False, by: str | None = None,
+                 address: str | None = None, earlier: list | None = None) -> dict:
+        """Validate a note's Markdown and, only if valid, save it (a replaced text is kept in history) and update
+        the index incrementally."""
         with self._lock:
             signature = corpus_signature(self.settings.corpus_dir)
-            report = add_note(self.settings, markdown, self.engine.embedder, replace=replace, progress=progress)
+            report = add_note(self.settings, markdown, self.engine.embedder, replace=replace, progress=progress,
+                              by=by, address=address, earlier=earlier)
             self._reload(signature)
         return report
 
-    def rebuild(self, progress=None, full: bool = True) -> dict:
+    def restore(self, note_id: str, version: int, by: str | None = None, address: str | None = None, progress=None) -> dict:
+        with self._lock:
+            signature = corpus_signature(self.settings.corpus_dir)
+            report = restore_note(self.settings, note_id, version, self.engine.embedder, by, address, progress)
+            self._reload(signature)
+        return report
+
+    def note_history(self, note_id: str) -> dict:
+        return history.history_json(self.settings.corpus_dir, note_id)
+
+    def rebuild(self, progress=None, full: bool = True, by: str | None = None, address: str | None = None) -> dict:
         """Update the index from the corpus: only new or edited notes are embedded, or every note with `full`."""
         with self._lock:
             signature = corpus_signature(self.settings.corpus_dir)
             report = build_index(self.settings, self.engine.embedder, full=full, progress=progress)
             self._reload(signature)
+        history.audit(self.settings.corpus_dir, "rebuild" if full else "update index", by, address, notes=report.notes)
         return report.to_json()
 
     def _reload(self, signature: tuple) -> None:
@@ -158,27 +174,62 @@ class Workbench:
 
 
 def add_note(settings: Settings, text: str, embedder, replace: bool = False, origin: str = "the note",
-             expected_id: str | None = None, progress=None) -> dict:
-    """Validate a note from its text and, only if valid, write it into the corpus (atomically: a temporary
-    file renamed over the target) and update the index incrementally. An existing id needs `replace`.
-    Returns the index report's JSON plus the note's `id` and where it was `saved_as`."""
+             expected_id: str | None = None, progress=None, by: str | None = None, address: str | None = None,
+             earlier: list | None = None) -> dict:
+    """Validate a note from its text and, only if valid, write it into the corpus (atomically) and update the
+    index incrementally. An existing id needs `replace`, and its old file is kept in the note's history first.
+    `by` (an account) and `address` go into the history and the audit log; `earlier` are problems the caller
+    already found in the text, reported together with the rest. Returns the index report's JSON plus the
+    note's `id`, where it was `saved_as`, and the `version` of the old text kept (or null)."""
     if not isinstance(text, str) or not text.strip():
         raise UserError("the note is empty; fill in the form, upload a .md file or pass a Markdown file")
-    note = check_note_text(text, origin, settings.corpus_dir, expected_id)
+    note = check_note_text(text, origin, settings.corpus_dir, expected_id, earlier)
     target = settings.corpus_dir / f"{note.id}.md"
-    if target.exists() and not replace:
-        raise UserError(f"a note with id '{note.id}' already exists ({target}); choose another id, "
-                        f"or replace it (inquire add --replace)")
-    handle, part = tempfile.mkstemp(dir=settings.corpus_dir, prefix=".adding-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(text.encode("utf-8", errors="surrogatepass"))
-        os.replace(part, target)
-    finally:
-        if os.path.exists(part):
-            os.unlink(part)
+    with history.lock(settings.corpus_dir):
+        if target.exists() and not replace:
+            raise UserError(f"a note with id '{note.id}' already exists ({target}); choose another id, or replace it "
+                            f"(its old text is kept in history): inquire add --replace, or tick 'Replace' on the editor's desk")
+        kept = history.keep(settings.corpus_dir, note.id, "replace", by)
+        write_atomic(target, text.encode("utf-8", errors="surrogatepass"))
+        history.audit(settings.corpus_dir, "replace" if kept else "add", by, address, id=note.id,
+                      kept_version=kept.version if kept else None)
     report = build_index(settings, embedder, progress=progress)
-    return {**report.to_json(), "id": note.id, "saved_as": str(target)}
+    return {**report.to_json(), "id": note.id, "saved_as": str(target), "version": kept.version if kept else None}
+
+
+def delete_note(settings: Settings, note_id: str, embedder, by: str | None = None, address: str | None = None) -> dict:
+    """Remove a note from the corpus, keeping its file in history (restore it with `inquire restore`). A note
+    other notes link to (`related`) is refused: removing it would leave the corpus invalid."""
+    linking = [n.id for n in load_corpus(settings.corpus_dir).notes if note_id in n.related]
+    if linking:
+        raise UserError(f"notes {', '.join(linking)} link to '{note_id}' (related); remove those links first, "
+                        f"or replace the note instead of deleting it")
+    with history.lock(settings.corpus_dir):
+        target = settings.corpus_dir / f"{note_id}.md"
+        kept = history.keep(settings.corpus_dir, note_id, "delete", by)
+        if kept is None:
+            raise UserError(f"there is no note '{note_id}' ({target} does not exist); see inquire notes for the ids")
+        target.unlink()
+        history.audit(settings.corpus_dir, "delete", by, address, id=note_id, kept_version=kept.version)
+    report = build_index(settings, embedder)
+    return {**report.to_json(), "id": note_id, "version": kept.version}
+
+
+def restore_note(settings: Settings, note_id: str, version: int, embedder, by: str | None = None,
+                 address: str | None = None, progress=None) -> dict:
+    """Put a kept version back as the note's file: the text it replaces is itself kept first, and the restored
+    text is validated against today's corpus like any new note. The index is updated."""
+    data = history.version_bytes(settings.corpus_dir, note_id, version)
+    text = data.decode("utf-8", errors="surrogatepass")
+    check_note_text(text, f"version {version} of '{note_id}'", settings.corpus_dir, note_id)
+    target = settings.corpus_dir / f"{note_id}.md"
+    with history.lock(settings.corpus_dir):
+        kept = history.keep(settings.corpus_dir, note_id, "restore", by)
+        write_atomic(target, data)
+        history.audit(settings.corpus_dir, "restore", by, address, id=note_id, restored_version=version,
+                      kept_version=kept.version if kept else None)
+    report = build_index(settings, embedder, progress=progress)
+    return {**report.to_json(), "id": note_id, "restored": version, "version": kept.version if kept else None}
 
 
 def score_batch(engine: AnswerEngine, lines: list[str], origin: str) -> list[dict]:
@@ -200,23 +251,26 @@ def score_batch(engine: AnswerEngine, lines: list[str], origin: str) -> list[dic
     return results
 
 
-def note_markdown(note_id: str, title: str, summary: str, body: str, sources: str, tags: str, related: str) -> str:
-    """Front matter for a note entered through the form; sources are one per line: title | authors | year | url."""
+def note_markdown(note_id: str, title: str, summary: str, body: str, sources: str, tags: str, related: str) -> tuple[str, list[Problem]]:
+    """Front matter for a note entered through the form, and the form's own problems (a sources line that is
+    not `title | authors | year | url`), to be reported with the note's other faults in one go."""
     import yaml
 
-    parsed_sources = []
+    parsed_sources, problems = [], []
     for n, line in enumerate((sources or "").splitlines(), start=1):
         if not line.strip():
             continue
         cells = [c.strip() for c in line.split("|")]
         if len(cells) != 4:
-            raise UserError(f"sources line {n}: write 'title | authors | year | url' (got {len(cells)} parts)")
+            problems.append(Problem("the form", "sources", f"line {n}: write 'title | authors | year | url' (got {len(cells)} parts)"))
+            continue
         year = int(cells[2]) if cells[2].isdigit() else cells[2]
         parsed_sources.append({"title": cells[0], "authors": cells[1], "year": year, "url": cells[3]})
     split = lambda text: [t.strip() for t in (text or "").split(",") if t.strip()]
     meta = {"id": (note_id or "").strip(), "title": (title or "").strip(), "summary": (summary or "").strip(),
             "sources": parsed_sources, "tags": split(tags), "related": split(related)}
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + (body or "").strip() + "\n"
+    markdown = "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + (body or "").strip() + "\n"
+    return markdown, problems
 
 
 def error_message(exc: Exception) -> str:

@@ -89,8 +89,7 @@ def test_clicking_a_next_line_asks_it(page):
 
 
 def test_add_a_note_through_the_form_then_ask_about_it(page):
-    page.get_by_role("tab", name="Notes").click()
-    page.get_by_text("Add a note").click()
+    page.get_by_role("tab", name="Editor's desk").click()
     page.get_by_label("id (lowercase-slug)").fill("browser-quokka-note")
     page.get_by_label("title (a question ending in ?)").fill("Do quokkas on Rottnest Island groom each other daily?")
     page.get_by_label("summary (1-3 sentences)").fill("A test note: quokkas groom each other daily on Rottnest Island.")
@@ -100,12 +99,52 @@ def test_add_a_note_through_the_form_then_ask_about_it(page):
     page.get_by_label("related note ids (comma-separated)").fill("sycophancy-by-design")
     page.get_by_role("button", name="Validate and add").click()
     page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Saved note'))", timeout=90_000)
+    from playwright.sync_api import expect
+
+    expect(page.get_by_label("id (lowercase-slug)")).to_have_value("")  # the form clears after a save
+    expect(page.get_by_label("body (120-400 words)")).to_have_value("")
+    page.get_by_role("tab", name="Notes").click()  # the list shows the new note without a reload
+    assert page.locator("details.source", has_text="Do quokkas on Rottnest Island groom each other daily?").count() == 1
     ask(page, "How often do quokkas groom each other on Rottnest Island?")
     assert page.locator(".inquire-answer a.cite", has_text="browser-quokka-note").count() >= 1
 
 
-def test_invalid_note_shows_the_validator_message_and_writes_nothing(page):
+def test_the_desk_is_reachable_without_scrolling_past_the_list(page):
+    page.get_by_role("tab", name="Editor's desk").click()
+    box = page.get_by_role("button", name="Validate and add").bounding_box()
+    assert box is not None and box["y"] < 1800  # within the first screen (the list of 64 notes made it ~5,000 px down)
+
+
+def test_searching_notes_filters_as_you_type_and_says_how_many_match(page):
     page.get_by_role("tab", name="Notes").click()
+    page.get_by_label("Search notes").fill("")
+    page.get_by_label("Search notes").press_sequentially("sycophancy", delay=20)  # typed, no Enter, no button
+    page.wait_for_function("() => /notes? match \"sycophancy\"/.test(document.querySelector('.note-count')?.innerText || '')",
+                           timeout=60_000)
+    count = int(page.locator(".note-count").inner_text().split()[0])
+    assert 1 <= count <= 10 and page.locator("details.source").count() >= count
+    page.get_by_label("Search notes").fill("")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_function("() => /All \\d+ notes/.test(document.querySelector('.note-count')?.innerText || '')", timeout=60_000)
+
+
+def test_one_submit_lists_every_fault_of_a_note(page):
+    page.goto(page.url)
+    page.get_by_role("tab", name="Editor's desk").click()
+    page.get_by_label("id (lowercase-slug)").fill("browser-faulty-note")
+    page.get_by_label("title (a question ending in ?)").fill("Not a question")
+    page.get_by_label("related note ids (comma-separated)").fill("no-such-note")
+    page.get_by_label("sources, one per line: title | authors | year | url").fill("only a title")
+    page.get_by_role("button", name="Validate and add").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('was not saved'))", timeout=60_000)
+    result = [t for t in page.locator("textarea").all() if "was not saved" in t.input_value()][0].input_value()
+    for field in ("title", "body", "sources", "related", "no-such-note"):
+        assert field in result
+    assert page.get_by_label("title (a question ending in ?)").input_value() == "Not a question"  # kept, to fix
+
+
+def test_invalid_note_shows_the_validator_message_and_writes_nothing(page):
+    page.get_by_role("tab", name="Editor's desk").click()
     page.get_by_label("id (lowercase-slug)").fill("browser-bad-note")
     page.get_by_label("title (a question ending in ?)").fill("Not a question")
     page.get_by_role("button", name="Validate and add").click()
@@ -127,7 +166,7 @@ def test_paste_an_answer_and_see_the_unsupported_sentence_flagged(page):
 
 
 def test_markup_in_a_note_is_shown_as_text_and_never_runs(page):
-    page.get_by_role("tab", name="Notes").click()
+    page.get_by_role("tab", name="Editor's desk").click()
     upload_dir = ARTIFACTS / "upload"
     upload_dir.mkdir(exist_ok=True)
     note = upload_dir / "script-injection-note.md"
@@ -149,8 +188,7 @@ def test_uploads_are_saved_under_their_validated_id_never_their_file_name(page, 
     hostile = tmp_path / "..%2F..%2Fescape $(touch pwned); évil name.md"
     hostile.write_text(note_text("upload-name-note", title="Does an upload's file name ever decide where a note about okapi stripes is saved?"))
     page.goto(page.url)  # fresh widgets: the file box of an earlier test still holds its upload
-    page.get_by_role("tab", name="Notes").click()
-    page.get_by_text("Add a note").click()
+    page.get_by_role("tab", name="Editor's desk").click()
     page.locator("input[type=file]").set_input_files(str(hostile))
     page.get_by_role("button", name="Validate and add").click()
     page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes(\"Saved note 'upload-name-note'\"))", timeout=90_000)
@@ -161,8 +199,7 @@ def test_uploads_are_saved_under_their_validated_id_never_their_file_name(page, 
     outside = tmp_path / "outside.md"
     outside.write_text(note_text("../outside-note", title="Can a note id with dots and slashes place a file about tapirs outside the corpus?"))
     page.goto(page.url)
-    page.get_by_role("tab", name="Notes").click()
-    page.get_by_text("Add a note").click()
+    page.get_by_role("tab", name="Editor's desk").click()
     page.locator("input[type=file]").set_input_files(str(outside))
     page.get_by_role("button", name="Validate and add").click()
     page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('The note was not saved'))", timeout=60_000)
@@ -178,10 +215,32 @@ def test_an_upload_over_the_size_cap_is_refused_and_nothing_is_written(page, tmp
                              body="Capybaras nap in the afternoon sun near the water. " * 25_000))
     assert big.stat().st_size > 1_000_000
     page.goto(page.url)  # fresh widgets: no earlier upload or form text left in them
-    page.get_by_role("tab", name="Notes").click()
-    page.get_by_text("Add a note").click()
+    page.get_by_role("tab", name="Editor's desk").click()
     page.locator("input[type=file]").set_input_files(str(big))
     page.get_by_role("button", name="Validate and add").click()
     page.wait_for_function("() => /over 1 MB|exceed|too large|not saved|is empty/i.test(document.body.innerText)", timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "upload-too-big.png"), full_page=True)
     assert sorted(p.name for p in settings.corpus_dir.iterdir()) == before
+
+
+def test_an_editor_loads_replaces_and_restores_a_note_from_the_desk(page):
+    settings = SERVED["settings"]
+    original = (settings.corpus_dir / "dr-grpo-bias.md").read_bytes()
+    page.goto(page.url)
+    page.get_by_role("tab", name="Editor's desk").click()
+    page.get_by_label("Edit an existing note: its id").fill("dr-grpo-bias")
+    page.get_by_role("button", name="Load into the form").click()
+    from playwright.sync_api import expect
+
+    expect(page.get_by_label("id (lowercase-slug)")).to_have_value("dr-grpo-bias", timeout=30_000)
+    page.get_by_label("summary (1-3 sentences)").fill("An edited summary that the restore will undo.")
+    page.get_by_role("button", name="Validate and add").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('kept as version 1'))", timeout=90_000)
+    assert b"An edited summary" in (settings.corpus_dir / "dr-grpo-bias.md").read_bytes()
+    page.get_by_label("Note id for history").fill("dr-grpo-bias")
+    page.get_by_role("button", name="Show history").click()
+    page.wait_for_selector(".history details.version", timeout=30_000)
+    page.get_by_role("button", name="Restore this version").click()
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Restored version 1'))", timeout=90_000)
+    assert (settings.corpus_dir / "dr-grpo-bias.md").read_bytes() == original
+    page.screenshot(path=str(ARTIFACTS / "desk-restored.png"), full_page=True)

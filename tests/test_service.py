@@ -54,11 +54,12 @@ def test_the_page_and_the_cli_share_one_add_with_replace(workspace):
     bench = Workbench(workspace)
     first = bench.add_note(note_text("shared-door-note"))
     assert first["added"] == 1 and (workspace.corpus_dir / "shared-door-note.md").exists()
-    with pytest.raises(UserError, match="already exists"):
+    with pytest.raises(UserError, match="already exists.*tick 'Replace' on the editor's desk"):  # a fix the page offers
         bench.add_note(note_text("shared-door-note"))
     edited = note_text("shared-door-note").replace("quokka", "wombat")
     assert bench.add_note(edited, replace=True)["updated"] == 1
     assert "wombat" in (workspace.corpus_dir / "shared-door-note.md").read_text(encoding="utf-8")
+    assert "wombat" not in bench.note_history("shared-door-note")["versions"][0]["text"]  # the old text, kept
 
 
 def test_a_bug_is_not_dressed_up_as_a_user_error(monkeypatch, capsys):

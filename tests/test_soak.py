@@ -32,14 +32,37 @@ def cli(settings, *args, timeout=300):
                            "--index", str(settings.index_dir)], capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=timeout)
 
 
+def enlarge(settings, copies: int) -> int:
+    """Add `copies` renamed copies of every shipped note (their own ids, no related links), so a full build takes
+    several seconds: the shipped 64 notes now build in under 2 s, too fast for kills to land mid-build."""
+    import frontmatter
+
+    originals = sorted(settings.corpus_dir.glob("*.md"))
+    for path in originals:
+        for k in range(1, copies + 1):
+            post = frontmatter.loads(path.read_text(encoding="utf-8"))
+            post["id"], post["related"] = f"{path.stem}-copy{k}", []
+            (settings.corpus_dir / f"{path.stem}-copy{k}.md").write_text(frontmatter.dumps(post) + "\n", encoding="utf-8")
+    return len(originals) * (copies + 1)
+
+
+def full_build(settings) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "index", "--full", "--corpus", str(settings.corpus_dir),
+                             "--index", str(settings.index_dir)], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def test_kill_9_during_rebuilds_never_breaks_the_index(workspace):
     rng = random.Random(7)
+    notes = enlarge(workspace, copies=2)
+    t = time.perf_counter()
+    assert full_build(workspace).wait() == 0
+    measured = time.perf_counter() - t  # one whole run, start-up included, timed here and now (the machine's load varies)
+    assert measured >= 3, f"a full build of {notes} notes took {measured:.1f}s; enlarge the corpus so kills can land mid-build"
     notes_before = snapshot(workspace.corpus_dir)
     kills = 0
     for attempt in range(20):
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "index", "--full", "--corpus", str(workspace.corpus_dir),
-                                 "--index", str(workspace.index_dir)], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 25.0))
+        proc = full_build(workspace)
+        time.sleep(rng.uniform(0.25, 0.9) * measured)  # past start-up, before the end of a typical build
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -49,7 +72,8 @@ def test_kill_9_during_rebuilds_never_breaks_the_index(workspace):
         assert snapshot(workspace.corpus_dir) == notes_before
     finished = cli(workspace, "index", "--json")
     assert finished.returncode == 0, finished.stderr
-    print(f"\nkill -9 soak: 20 rebuilds, {kills} killed mid-build; every following search answered; index completed; notes unchanged")
+    print(f"\nkill -9 soak: {notes} notes, a measured full build {measured:.1f}s; 20 rebuilds, {kills} killed mid-build; "
+          "every following search answered; index completed; notes unchanged")
     assert kills >= 10
 
 
