@@ -11,7 +11,7 @@ from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 
-from .text import STOPWORDS, content_words, numbers, split_sentences, words
+from .text import content_words, names, numbers, words
 
 NEGATIONS = frozenset("not no never none nor neither cannot without fails fail failed lacks lack n't isn't aren't wasn't weren't doesn't don't didn't won't".split())
 # Pairs of words that reverse a claim's direction; either side may appear in claim or evidence.
@@ -81,19 +81,6 @@ FEATURES = tuple(f.name for f in fields(ClaimFeatures))
 NO_EVIDENCE = ClaimFeatures(**dict.fromkeys(FEATURES, 0.0))
 
 
-def _names(text: str) -> list[str]:
-    """Capitalised words not at a sentence start, acronyms and tokens with digits: the 'names' of a claim."""
-    found = []
-    for sentence in split_sentences(text) or [text]:
-        tokens = re.findall(r"[A-Za-z][A-Za-z0-9\-\.]*[A-Za-z0-9]|[A-Z]", sentence)
-        for i, tok in enumerate(tokens):
-            has_upper_inside = any(c.isupper() for c in tok[1:])
-            if (i > 0 and tok[0].isupper()) or has_upper_inside or any(c.isdigit() for c in tok):
-                if tok.lower() not in STOPWORDS:
-                    found.append(tok.lower())
-    return found
-
-
 _PART_SPLIT = re.compile(r",\s+|;\s+|\s+(?:and|but|while|whereas|although|which|because)\s+")
 
 
@@ -132,7 +119,7 @@ def _order_swap(claim: str, sentence: str, similarity: float) -> float:
     way round and either a relation word joins them in the claim (A beat B vs B beat A) or exchanging them
     back makes the claim follow the evidence more closely (a swapped copy, not a reordering paraphrase)."""
     claim_low, low = claim.lower(), sentence.lower()
-    kinds = [([_number_key(n) for n in numbers(claim)], 0.7, False), (_names(claim), 0.9, True)]
+    kinds = [([_number_key(n) for n in numbers(claim)], 0.7, False), (names(claim), 0.9, True)]
     for keys, _, related in (k for k in kinds if similarity >= k[1]):
         found = []
         for key in dict.fromkeys(keys):
@@ -214,7 +201,7 @@ def claim_features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence
     claim_numbers = [_number_key(n) for n in numbers(claim)]
     evidence_numbers = {_number_key(n) for n in numbers(all_text)}
     numbers_missing = [n for n in dict.fromkeys(claim_numbers) if not _number_found(n, evidence_numbers)]
-    claim_names = list(dict.fromkeys(_names(claim)))
+    claim_names = list(dict.fromkeys(names(claim)))
     evidence_lower = all_text.lower()
     names_missing = [n for n in claim_names if n not in evidence_lower]
     claim_words, best_words = set(words(claim)), set(words(" ".join(evidence[i].text for i in order[:2])))

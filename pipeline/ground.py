@@ -174,8 +174,7 @@ class GroundingModel:
     def probability(self, feats: np.ndarray) -> np.ndarray:
         """Model probability followed by the deterministic checks, for rows of `FEATURES`."""
         z = ((feats[:, _MODEL_COLUMNS] - self.mean) / self.scale) @ self.weights + self.bias
-        p = 1.0 / (1.0 + np.exp(-z))
-        return np.array([apply_checks(pi, row) for pi, row in zip(p, feats)])
+        return np.array([apply_checks(sigmoid(float(zi)), row) for zi, row in zip(z, feats)])
 
     def to_json(self) -> dict:
         return {"features": list(MODEL_FEATURES), "weights": self.weights.tolist(), "bias": self.bias,
