@@ -119,7 +119,6 @@ class OnnxEmbedder:
 
     name: str
     dim: int
-    batch_size: int  # kept for the interface; texts are run one at a time
     kind: str
     _session: object = field(repr=False)  # `threads` threads, for a question or a few texts
     _tokenizer: object = field(repr=False)
@@ -267,7 +266,7 @@ def _quantize(fp32: Path, dest: Path) -> None:
     quantize_dynamic(str(fp32), str(dest), weight_type=QuantType.QInt8, per_channel=True)
 
 
-def onnx_embedder(kind: str, batch_size: int = 64, threads: int = ONNX_THREADS, log=None) -> OnnxEmbedder:
+def onnx_embedder(kind: str, threads: int = ONNX_THREADS, log=None) -> OnnxEmbedder:
     """An ONNX embedder, exporting the model first if this machine has no current export."""
     try:
         import onnxruntime as ort
@@ -289,7 +288,7 @@ def onnx_embedder(kind: str, batch_size: int = 64, threads: int = ONNX_THREADS, 
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.no_padding()
     dim = int(session.get_outputs()[0].shape[-1])
-    return OnnxEmbedder(embedder_name(kind), dim, batch_size, kind, session, tokenizer, lambda: open_session(1), threads)
+    return OnnxEmbedder(embedder_name(kind), dim, kind, session, tokenizer, lambda: open_session(1), threads)
 
 
 class EmbeddingCache:
@@ -317,11 +316,12 @@ class EmbeddingCache:
 
 @lru_cache(maxsize=4)
 def load_embedder(batch_size: int = 64, kind: str | None = None) -> Embedder | OnnxEmbedder:
-    """all-MiniLM-L6-v2 from its local path, once per process and kind (default: env INQUIRE_EMBEDDER or onnx-int8)."""
+    """all-MiniLM-L6-v2 from its local path, once per process and kind (default: env INQUIRE_EMBEDDER or onnx-int8).
+    `batch_size` is for the torch reference embedder; the ONNX ones run one text at a time (see OnnxEmbedder)."""
     force_offline()
     kind = embedder_kind(kind)
     if kind != "torch":
-        return onnx_embedder(kind, batch_size, log=lambda m: print(f"inquire: {m}", file=sys.stderr))
+        return onnx_embedder(kind, log=lambda m: print(f"inquire: {m}", file=sys.stderr))
     from sentence_transformers import SentenceTransformer  # heavy import: only the reference path pays it
 
     model = SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)

@@ -106,9 +106,6 @@ class Judge(Protocol):
 
     def support(self, claim: str, evidence: list[str]) -> JudgeVerdict: ...
 
-    def support_many(self, pairs: list[tuple[str, list[str]]]) -> list[JudgeVerdict]:
-        return [self.support(claim, evidence) for claim, evidence in pairs]
-
 
 def template_parts(llm) -> tuple[str, str, str]:
     """The model's chat template cut around a system and a user message: (before system, between, after user),

@@ -257,7 +257,7 @@ def test_a_side_missing_from_the_top_logprobs_counts_at_the_smallest_listed_prob
 def test_without_logprobs_the_server_judge_falls_back_to_the_answer_text(server, text, probability):
     server.reply = (200, yes_no_reply(None, text))
     judge = J.ServerJudge(server.base, "m")
-    verdict = judge.support_many([("a claim", ["a source"])])[0]
+    verdict = judge.support("a claim", ["a source"])
     assert verdict.probability == pytest.approx(probability) and judge.mode == "text"
     assert verdict.logit == pytest.approx(math.log(probability / (1 - probability)))
 
