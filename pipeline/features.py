@@ -46,6 +46,7 @@ def token_alignment(claim_tokens: np.ndarray | None, evidence: list[Evidence]) -
     best = (claim_tokens @ np.vstack(pools).T).max(axis=1)
     return float(best.mean()), float(best.min()), float((best < 0.5).mean())
 
+
 @dataclass(frozen=True)
 class ClaimFeatures:
     """How well the cited evidence covers one claim. Counts are floats too: the model reads one float vector."""
@@ -64,7 +65,7 @@ class ClaimFeatures:
     bigram_coverage: float  # share of the claim's word pairs found in the evidence
     claim_len: float  # log(1 + content words)
     min_part_cos: float  # the weakest clause's best cosine (see claim_parts)
-    min_part_cover: float  # the weakest clause's word coverage
+    min_part_cover: float  # the lowest word coverage of any clause
     verbatim: float  # 1 when the claim is a word-for-word quote of a cited sentence
     negation_close: float  # 1 when the closest sentence is close (cosine >= 0.7) but negated differently
     order_swap: float  # 1 when two numbers or names appear the other way round (see _order_swap)
@@ -79,7 +80,6 @@ class ClaimFeatures:
 
 FEATURES = tuple(f.name for f in fields(ClaimFeatures))
 NO_EVIDENCE = ClaimFeatures(**dict.fromkeys(FEATURES, 0.0))
-
 
 _PART_SPLIT = re.compile(r",\s+|;\s+|\s+(?:and|but|while|whereas|although|which|because)\s+")
 
@@ -167,6 +167,7 @@ def _number_found(key: str, evidence_keys: set[str]) -> bool:
 
 def _number_key(n: str) -> str:
     return n.rstrip("%x").rstrip(".") or n
+
 
 def _weakest_part(parts: list[str], part_vectors: list[np.ndarray] | None, vectors: np.ndarray, all_content: set[str],
                   best_cos: float, cover_all: float) -> tuple[str | None, float, float]:
