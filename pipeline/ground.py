@@ -1,15 +1,14 @@
 """The grounding scorer: does each answer sentence say only what its cited notes support?
 
-Each (sentence, cited notes) pair becomes a small vector of alignment features: how close the
-best evidence sentence is, how much of the sentence's content, numbers and names the evidence
-covers, and whether negation or direction words disagree with the evidence. A logistic model
-over those features (weights in `grounding_model.json`, trained by `make train-grounding`) turns
-them into a calibrated support probability.
+Each (sentence, cited notes) pair becomes a small record of alignment features (pipeline/features.py): how
+close the best evidence sentence is, how much of the sentence's content, numbers and names the evidence
+covers, and whether negation or direction words disagree with the evidence. A logistic model over those
+features (weights in `grounding_model.json`, trained by `make train-grounding`) turns them into a calibrated
+support probability.
 """
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -17,30 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from .embed import EmbeddingCache
+from .features import FEATURES, Evidence, claim_features, claim_parts, normalised
 from .probe import probe_for
-from .text import STOPWORDS, content_words, numbers, sigmoid, split_sentences, words
+from .text import sigmoid
 
 MODEL_FILE = Path(__file__).with_name("grounding_model.json")
 COMBINATION_FILE = Path(__file__).with_name("judge_combination.json")
 JUDGE_MODES = ("auto", "features", "llm")
-NEGATIONS = frozenset("not no never none nor neither cannot without fails fail failed lacks lack n't isn't aren't wasn't weren't doesn't don't didn't won't".split())
-# Pairs of words that reverse a claim's direction; either side may appear in claim or evidence.
-OPPOSITES = [
-    ("increase", "decrease"), ("increases", "decreases"), ("increased", "decreased"), ("rise", "fall"),
-    ("rises", "falls"), ("rose", "fell"), ("raise", "lower"), ("raises", "lowers"), ("raised", "lowered"),
-    ("higher", "lower"), ("more", "less"), ("more", "fewer"), ("improve", "hurt"), ("improves", "hurts"),
-    ("improved", "hurt"), ("improves", "degrades"), ("helps", "harms"), ("gain", "loss"), ("larger", "smaller"),
-    ("persist", "vanish"), ("persists", "disappears"), ("survive", "removed"),
-    ("above", "below"), ("best", "worst"), ("strong", "weak"), ("stronger", "weaker"), ("success", "failure"),
-    ("succeeds", "fails"), ("supported", "refuted"), ("true", "false"), ("all", "none"), ("always", "never"),
-    ("easy", "hard"), ("easier", "harder"), ("positive", "negative"), ("maximize", "minimize"),
-    ("reduces", "increases"), ("reduced", "increased"), ("lowers", "raises"), ("suppressed", "persisted"),
-    ("accurate", "inaccurate"), ("calibrated", "miscalibrated"),
-]
-FEATURES = ("max_cos", "top2_cos", "coverage_best", "coverage_all", "missing_content", "number_recall",
-            "numbers_missing", "name_recall", "names_missing", "negation_mismatch", "opposite_flip",
-            "bigram_coverage", "claim_len", "min_part_cos", "min_part_cover",
-            "verbatim", "negation_close", "order_swap", "token_recall_mean", "token_recall_min", "token_weak_share")
 
 
 # The logistic model sees every feature but `verbatim`, which is a rule, not evidence to weigh.
@@ -75,22 +57,6 @@ def apply_checks(p: float, feats: np.ndarray) -> float:
     return p
 
 
-@dataclass
-class Evidence:
-    note_id: str
-    text: str
-    vector: np.ndarray | None = None
-    tokens: np.ndarray | None = None  # content word-piece vectors, for token alignment
-
-
-def token_alignment(claim_tokens: np.ndarray | None, evidence: list[Evidence]) -> tuple[float, float, float]:
-    """BERTScore-style recall: each claim word piece's best cosine to any evidence word piece.
-    Returns (mean, minimum, share below 0.5); a claim part the evidence never mentions drags these down."""
-    pools = [e.tokens for e in evidence if e.tokens is not None and len(e.tokens)]
-    if claim_tokens is None or not len(claim_tokens) or not pools:
-        return 1.0, 1.0, 0.0
-    best = (claim_tokens @ np.vstack(pools).T).max(axis=1)
-    return float(best.mean()), float(best.min()), float((best < 0.5).mean())
 
 
 @dataclass
@@ -208,8 +174,7 @@ class GroundingModel:
     def probability(self, feats: np.ndarray) -> np.ndarray:
         """Model probability followed by the deterministic checks, for rows of `FEATURES`."""
         z = ((feats[:, _MODEL_COLUMNS] - self.mean) / self.scale) @ self.weights + self.bias
-        p = 1.0 / (1.0 + np.exp(-z))
-        return np.array([apply_checks(pi, row) for pi, row in zip(p, feats)])
+        return np.array([apply_checks(sigmoid(float(zi)), row) for zi, row in zip(z, feats)])
 
     def to_json(self) -> dict:
         return {"features": list(MODEL_FEATURES), "weights": self.weights.tolist(), "bias": self.bias,
@@ -226,176 +191,6 @@ def load_grounding_model(path: Path = MODEL_FILE) -> GroundingModel:
                           np.array(data["scale"]), float(data["threshold"]), data.get("trained_on", ""))
 
 
-def _names(text: str) -> list[str]:
-    """Capitalised words not at a sentence start, acronyms and tokens with digits: the 'names' of a claim."""
-    found = []
-    for sentence in split_sentences(text) or [text]:
-        tokens = re.findall(r"[A-Za-z][A-Za-z0-9\-\.]*[A-Za-z0-9]|[A-Z]", sentence)
-        for i, tok in enumerate(tokens):
-            has_upper_inside = any(c.isupper() for c in tok[1:])
-            if (i > 0 and tok[0].isupper()) or has_upper_inside or any(c.isdigit() for c in tok):
-                if tok.lower() not in STOPWORDS:
-                    found.append(tok.lower())
-    return found
-
-
-_PART_SPLIT = re.compile(r",\s+|;\s+|\s+(?:and|but|while|whereas|although|which|because)\s+")
-
-
-def claim_parts(claim: str) -> list[str]:
-    """Clauses of a claim with at least three content words: each must be supported on its own."""
-    parts = [p.strip() for p in _PART_SPLIT.split(claim) if p and len(content_words(p)) >= 3]
-    return parts if len(parts) > 1 else []
-
-
-def _bigrams(tokens: list[str]) -> set[tuple[str, str]]:
-    return set(zip(tokens, tokens[1:]))
-
-
-def _opposite_flip(claim_words: set[str], evidence_words: set[str]) -> float:
-    flips = 0
-    for a, b in OPPOSITES:
-        for x, y in ((a, b), (b, a)):
-            if x in claim_words and x not in evidence_words and y in evidence_words and y not in claim_words:
-                flips += 1
-    return float(flips)
-
-
-def _normalise(text: str) -> str:
-    """Lowercase words separated and surrounded by single spaces, so substring tests match whole words."""
-    return " " + " ".join(words(text)) + " "
-
-
-# Words that make the order of two names matter ("A outperformed B"); elsewhere paraphrases reorder names freely.
-RELATION_WORDS = frozenset("than beat beats outperformed outperforms outperform over versus vs preferred prefers "
-                           "exceeded exceeds surpassed surpasses".split())
-
-
-def _order_swap(claim: str, sentence: str, similarity: float) -> float:
-    """1 when two numbers (evidence similarity >= 0.7) of the claim appear in the evidence sentence in the
-    opposite order (from 21% to 85% vs from 85% to 21%), or two names (similarity >= 0.9) appear the other
-    way round and either a relation word joins them in the claim (A beat B vs B beat A) or exchanging them
-    back makes the claim follow the evidence more closely (a swapped copy, not a reordering paraphrase)."""
-    claim_low, low = claim.lower(), sentence.lower()
-    kinds = [([_number_key(n) for n in numbers(claim)], 0.7, False), (_names(claim), 0.9, True)]
-    for keys, _, related in (k for k in kinds if similarity >= k[1]):
-        found = []
-        for key in dict.fromkeys(keys):
-            pattern = rf"(?<![\w.]){re.escape(key.lower())}(?![\w])"
-            in_claim, in_evidence = re.search(pattern, claim_low), re.search(pattern, low)
-            if in_claim and in_evidence:
-                found.append((in_claim.start(), in_evidence.start(), key.lower()))
-        found.sort()
-        for (c1, e1, k1), (c2, e2, k2) in zip(found, found[1:]):
-            if e1 > e2 and (not related or RELATION_WORDS & set(words(claim_low[c1:c2]))
-                            or _unswapping_matches_better(claim_low, low, k1, k2)):
-                return 1.0
-    return 0.0
-
-
-def _unswapping_matches_better(claim: str, sentence: str, a: str, b: str) -> bool:
-    """Whether exchanging names a and b back gives the claim more of the evidence's word pairs: true of a
-    swapped copy ("B outperformed A" from "A outperformed B"), not of a paraphrase that merely puts the
-    names in another order, whose names keep their own neighbours."""
-    evidence = _bigrams(words(sentence))
-    back = claim.replace(a, "\u0001").replace(b, a).replace("\u0001", b)
-    return len(_bigrams(words(back)) & evidence) > len(_bigrams(words(claim)) & evidence)
-
-
-def _as_float(key: str) -> float | None:
-    try:
-        return float(key.replace(",", ""))
-    except ValueError:
-        return None
-
-
-def _number_found(key: str, evidence_keys: set[str]) -> bool:
-    """The claim's number is in the evidence as written, or as its rounding: 21 for 20.9, 85 for 84.5, 0.3 for
-    0.28 (a paraphrase rounds; a changed number does not land within half a unit of the claim's last digit)."""
-    if key in evidence_keys:
-        return True
-    value = _as_float(key)
-    if value is None:
-        return False
-    decimals = len(key.split(".")[1]) if "." in key else 0
-    half_unit = 0.5 * 10 ** -decimals
-    return any(v is not None and v != value and abs(v - value) <= half_unit + 1e-9
-               for v in (_as_float(e) for e in evidence_keys))
-
-
-def _number_key(n: str) -> str:
-    return n.rstrip("%x").rstrip(".") or n
-
-
-def features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence],
-             part_vectors: list[np.ndarray] | None = None,
-             claim_tokens: np.ndarray | None = None) -> tuple[np.ndarray, list[int], list[str]]:
-    """Feature vector, indices of the best evidence sentences (best first), and unsupported parts.
-
-    `part_vectors` are the vectors of `claim_parts(claim)`, so each clause is checked on its own.
-    """
-    if not evidence:
-        return np.zeros(len(FEATURES)), [], ["no cited note to check against"]
-    vectors = np.stack([e.vector for e in evidence])
-    cos = vectors @ claim_vector
-    order = list(np.argsort(-cos))
-    best = evidence[order[0]].text
-    all_text = " ".join(e.text for e in evidence)
-    claim_content = content_words(claim)
-    best_content, all_content = set(content_words(best)), set(content_words(all_text))
-    missing = [w for w in dict.fromkeys(claim_content) if w not in all_content]
-    cover_best = sum(w in best_content for w in claim_content) / max(len(claim_content), 1)
-    cover_all = sum(w in all_content for w in claim_content) / max(len(claim_content), 1)
-    claim_numbers = [_number_key(n) for n in numbers(claim)]
-    evidence_numbers = {_number_key(n) for n in numbers(all_text)}
-    numbers_missing = [n for n in dict.fromkeys(claim_numbers) if not _number_found(n, evidence_numbers)]
-    claim_names = list(dict.fromkeys(_names(claim)))
-    evidence_lower = all_text.lower()
-    names_missing = [n for n in claim_names if n not in evidence_lower]
-    claim_words, best_words = set(words(claim)), set(words(" ".join(evidence[i].text for i in order[:2])))
-    negation_mismatch = abs(len(claim_words & NEGATIONS) - len(best_words & NEGATIONS)) if claim_words & NEGATIONS or best_words & NEGATIONS else 0
-    top2 = float(np.mean(cos[order[:2]])) if len(order) > 1 else float(cos[order[0]])
-    all_bigrams = _bigrams(words(all_text))
-    claim_bigrams = _bigrams(words(claim))
-    bigram_cov = len(claim_bigrams & all_bigrams) / max(len(claim_bigrams), 1)
-    parts = claim_parts(claim)
-    weakest_part, min_part_cos, min_part_cover = None, float(cos[order[0]]), cover_all
-    if parts and part_vectors is not None:
-        part_cos = [float((vectors @ v).max()) for v in part_vectors]
-        part_cover = [sum(w in all_content for w in content_words(p)) / max(len(content_words(p)), 1) for p in parts]
-        weakest = int(np.argmin(part_cos))
-        min_part_cos, min_part_cover = part_cos[weakest], min(part_cover)
-        if min_part_cos < 0.5:
-            weakest_part = parts[weakest]
-    claim_norm = _normalise(claim)
-    verbatim = float(claim_norm.strip() != "" and any(claim_norm in _normalise(e.text) for e in evidence))
-    best_neg = set(words(best)) & NEGATIONS
-    negation_close = float(cos[order[0]] >= 0.7 and len(claim_words & NEGATIONS) != len(best_neg))
-    order_swap = max(_order_swap(claim, evidence[i].text, float(cos[i])) for i in order[:3])
-    feats = np.array([
-        float(cos[order[0]]), top2, cover_best, cover_all, float(len(missing)),
-        1.0 - len(numbers_missing) / max(len(set(claim_numbers)), 1), float(len(numbers_missing)),
-        1.0 - len(names_missing) / max(len(claim_names), 1), float(len(names_missing)),
-        float(negation_mismatch), _opposite_flip(claim_words, best_words), bigram_cov,
-        float(np.log1p(len(claim_content))), min_part_cos, min_part_cover,
-        verbatim, negation_close, order_swap, *token_alignment(claim_tokens, evidence),
-    ])
-    flags = {"negation differs from the evidence": bool(negation_mismatch or negation_close),
-             "roles or values appear swapped relative to the evidence": bool(order_swap),
-             "direction or outcome reversed relative to the evidence": bool(feats[FEATURES.index("opposite_flip")])}
-    return feats, [int(i) for i in order], _unsupported(numbers_missing, names_missing, flags, weakest_part, missing, claim_names)
-
-
-def _unsupported(numbers_missing: list[str], names_missing: list[str], flags: dict[str, bool],
-                 weakest_part: str | None, missing_words: list[str], claim_names: list[str]) -> list[str]:
-    """What a reader should check, most specific first: numbers and names absent from the evidence, the
-    flagged contradictions, a clause with no match, then up to five other words the evidence lacks."""
-    out = [f"number {n}" for n in numbers_missing] + [f"name '{n}'" for n in names_missing]
-    out += [reason for reason, raised in flags.items() if raised]
-    if weakest_part:
-        out.append(f"claim part not found in the evidence: '{weakest_part}'")
-    named = {n.lower() for n in claim_names}  # a name is checked as a name, not again as a word
-    return out + [f"word '{w}'" for w in missing_words[:5] if w not in named and _number_key(w) not in numbers_missing]
 
 
 class GroundingScorer:
@@ -420,12 +215,12 @@ class GroundingScorer:
 
     def _quoted(self, claim: str, note_ids: list[str]) -> dict | None:
         """The cited note sentence that contains the claim word for word, if any."""
-        target = _normalise(claim)
+        target = normalised(claim)
         if not target.strip():
             return None
         for nid in note_ids:
             for text, _ in self.note_sentences(nid) or []:
-                if target in _normalise(text):
+                if target in normalised(text):
                     return {"id": nid, "text": text}
         return None
 
@@ -467,7 +262,8 @@ class GroundingScorer:
                 continue
             vector, claim_tokens, claim_parts_ = next(vectors), next(tokens), claim_parts(claim)
             evidence = self.evidence_for(cited)
-            feats, order, unsupported = features(claim, vector, evidence, self._embed(claim_parts_), claim_tokens)
+            found, order, unsupported = claim_features(claim, vector, evidence, self._embed(claim_parts_), claim_tokens)
+            feats = found.vector()
             p = float(self.model.probability(feats[None, :])[0]) if evidence else 0.0
             out.append(self._decide(claim, vector, feats, order, unsupported, evidence, p, mode))
         return out

@@ -24,6 +24,7 @@ import faiss
 import numpy as np
 
 from .errors import InquireError
+from .files import replaced_atomically, sha256_file, write_fsynced
 from .notes import Corpus, Note, NoteError, load_corpus
 from .settings import Settings
 from .text import split_sentences
@@ -219,13 +220,6 @@ def _flat(vectors: np.ndarray, dim: int) -> faiss.IndexFlatIP:
     return index
 
 
-def _sha256_file(path: Path) -> str:
-    import hashlib
-
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def current_generation(index_dir: Path) -> Path | None:
     pointer = index_dir / "CURRENT"
     if not pointer.is_file():
@@ -250,7 +244,7 @@ def load_index(settings: Settings, model_name: str | None = None, dim: int | Non
         raise IndexCorrupt(f"index layout version {manifest.get('version')} differs from {settings.index_version}; run `inquire index --full`")
     for name in DATA_FILES:
         path = gen / name
-        if not path.is_file() or _sha256_file(path) != files.get(name):
+        if not path.is_file() or sha256_file(path) != files.get(name):
             raise IndexCorrupt(f"{path} is missing or does not match its checksum in the manifest; run `inquire index --full`")
     if model_name is not None and (manifest.get("model") != model_name or manifest.get("dim") != dim):
         raise IndexCorrupt(f"index was built with {manifest.get('model')} ({manifest.get('dim')}-d) but the running model is {model_name} ({dim}-d); run `inquire index`")
@@ -406,15 +400,6 @@ def _stack(blocks: list[np.ndarray], dim: int) -> np.ndarray:
     return np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
 
 
-def _fsync_write(path: Path, *chunks) -> None:
-    """Write bytes-like chunks and fsync. Plain file writes, so a full disk raises ENOSPC by name."""
-    with open(path, "wb") as f:
-        for chunk in chunks:
-            f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _npy_header(array: np.ndarray) -> bytes:
     """The .npy header for `array` (np.save itself reports a short write on a full disk without an errno)."""
     header = io.BytesIO()
@@ -433,18 +418,18 @@ def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: n
     tmp.mkdir()
     try:
         records = [n.__dict__ for n in notes]
-        _fsync_write(tmp / NOTES, json.dumps(records, ensure_ascii=False).encode("utf-8"))
-        _fsync_write(tmp / NOTE_VECTORS, faiss.serialize_index(_flat(note_vecs, embedder.dim)).tobytes())
+        write_fsynced(tmp / NOTES, json.dumps(records, ensure_ascii=False).encode("utf-8"))
+        write_fsynced(tmp / NOTE_VECTORS, faiss.serialize_index(_flat(note_vecs, embedder.dim)).tobytes())
         for name, vecs in ((SENTENCE_VECTORS, sent_vecs), (HEAD_VECTORS, head_vecs)):
             rows = np.ascontiguousarray(vecs, dtype=np.float32).reshape(-1, embedder.dim)
             # memoryview avoids copying ~1.2 GB at 100k notes; it cannot view an empty array, hence b""
-            _fsync_write(tmp / name, _npy_header(rows), memoryview(rows).cast("B") if rows.size else b"")
+            write_fsynced(tmp / name, _npy_header(rows), memoryview(rows).cast("B") if rows.size else b"")
         manifest = {
             "version": settings.index_version, "model": embedder.name, "dim": embedder.dim,
             "notes": len(notes), "sentences": int(len(sent_vecs)), "created": time.time(),
-            "files": {name: _sha256_file(tmp / name) for name in DATA_FILES},
+            "files": {name: sha256_file(tmp / name) for name in DATA_FILES},
         }
-        _fsync_write(tmp / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+        write_fsynced(tmp / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
         os.replace(tmp, gen)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -453,9 +438,8 @@ def _write_generation(settings: Settings, notes: list[IndexedNote], note_vecs: n
 
 
 def _swap_in(index_dir: Path, gen: Path) -> None:
-    pointer_tmp = index_dir / f".CURRENT-{os.getpid()}"
-    _fsync_write(pointer_tmp, gen.name.encode("utf-8"))
-    os.replace(pointer_tmp, index_dir / "CURRENT")
+    with replaced_atomically(index_dir / "CURRENT") as pointer:
+        write_fsynced(pointer, gen.name.encode("utf-8"))
     dir_fd = os.open(index_dir, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

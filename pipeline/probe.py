@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InquireError
+from .files import write_text_atomically
 
 PROBE_FILE = Path(__file__).with_name("judge_probe.json")
 
@@ -56,9 +57,7 @@ class JudgeProbe:
 
 
 def save_probe(probe: JudgeProbe, path: Path = PROBE_FILE) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(probe.to_json()), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomically(path, json.dumps(probe.to_json()))
 
 
 def load_probe(model_sha256: str, path: Path = PROBE_FILE) -> JudgeProbe:

@@ -1,4 +1,4 @@
-"""Plain-text helpers shared by every stage: sentence splitting, tokens, numbers."""
+"""Plain-text helpers shared by every stage: sentence splitting, tokens, numbers, names, the logistic function."""
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +10,8 @@ _SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 _PLACEHOLDER = "\u0000"
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+(?:\.\d+)?%?")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%|x\b)?")
+# A name token keeps inner dots and hyphens ("GPT-3.5", "Llama-2") and its case, which tells a name from a word.
+_NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-\.]*[A-Za-z0-9]|[A-Z]")
 
 STOPWORDS = frozenset(
     """a an the and or but if then than that this these those of in on at to for from by with without
@@ -53,6 +55,19 @@ def content_words(text: str) -> list[str]:
 def numbers(text: str) -> list[str]:
     """Numbers as written ('0.1%', '3-4x' gives '3' and '4x'), normalised without spaces or commas."""
     return [re.sub(r"[\s,]", "", n) for n in _NUMBER.findall(text)]
+
+
+def names(text: str) -> list[str]:
+    """Capitalised words not at a sentence start, acronyms and tokens with digits: the 'names' of a claim, lowercased."""
+    found = []
+    for sentence in split_sentences(text) or [text]:
+        tokens = _NAME_TOKEN.findall(sentence)
+        for i, tok in enumerate(tokens):
+            has_upper_inside = any(c.isupper() for c in tok[1:])
+            if (i > 0 and tok[0].isupper()) or has_upper_inside or any(c.isdigit() for c in tok):
+                if tok.lower() not in STOPWORDS:
+                    found.append(tok.lower())
+    return found
 
 
 def word_count(text: str) -> int:

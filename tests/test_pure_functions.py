@@ -1,11 +1,11 @@
 """Table tests for the pure functions the stages rest on: fusion, sentence splitting, citation parsing,
-the parts of a compound question."""
+the parts of a compound question, the names of a claim, the logistic function, the grounding features' names."""
 import pytest
 
 from pipeline.cited import parse_cited_answer
 from pipeline.coverage import question_parts
 from pipeline.retrieve import rrf
-from pipeline.text import split_sentences
+from pipeline.text import names, sigmoid, split_sentences
 
 
 @pytest.mark.parametrize("rankings, k, expected", [
@@ -54,3 +54,25 @@ def test_citation_parsing(text, sentences, unresolved):
 ])
 def test_question_parts(question, parts):
     assert question_parts(question) == parts
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("We compared GPT-3.5 with Llama-2 on MMLU. Results held for the Anthropic team.", ["gpt-3.5", "llama-2", "mmlu", "anthropic"]),
+    ("Models trained by OpenAI e.g. text-davinci-003 were tested.", ["openai", "text-davinci-003"]),
+    ("The first word of a sentence is no name. Nor is this one.", []),
+])
+def test_the_names_of_a_claim(text, expected):
+    assert names(text) == expected
+
+
+def test_sigmoid_is_the_logistic_function_and_never_overflows():
+    assert sigmoid(0.0) == 0.5 and sigmoid(2.0) + sigmoid(-2.0) == pytest.approx(1.0)
+    assert sigmoid(1000.0) == 1.0 and sigmoid(-1000.0) == 0.0
+
+
+def test_the_fitted_grounding_model_reads_the_features_by_name():
+    from pipeline.features import FEATURES, NO_EVIDENCE
+    from pipeline.ground import MODEL_FEATURES, load_grounding_model
+
+    assert NO_EVIDENCE.vector().tolist() == [0.0] * len(FEATURES)
+    assert load_grounding_model().weights.shape == (len(MODEL_FEATURES),)  # loading checks the names it was fitted on
