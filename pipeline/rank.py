@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .text import sigmoid
+
 WEIGHTS = Path(__file__).with_name("composer_weights.json")
 
 # Each term, in the order of a feature row; the docstring of `sentence_terms` says how each is computed.
@@ -101,7 +103,7 @@ class Ranker:
         if not len(rows):
             return np.zeros(0)
         x = rows[:, [TERMS.index(t) for t in self.terms]]
-        return 1.0 / (1.0 + np.exp(-(self.bias + ((x - self.mean) / self.scale) @ self.weights)))
+        return np.array([sigmoid(float(z)) for z in self.bias + ((x - self.mean) / self.scale) @ self.weights])
 
     def to_json(self) -> dict:
         return {"terms": list(self.terms), "weights": self.weights.round(6).tolist(), "bias": round(self.bias, 6),
