@@ -21,49 +21,16 @@ import json
 import re
 import statistics
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from .answer_data import DATA, SPLITS, EvalQuestion, load_eval_questions
 from .evaluate import evaluate_search, load_questions
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 OUT = Path("bench") / "answers.json"
-SPLITS = ("tune", "measure")
 BLIND = "answer_eval_blind2.jsonl"
 SEED_QUESTION = "What happens when post-training patches try to add human values without upstream pipeline change?"
 SEED_IDS = ("poisoning-survives-alignment", "sycophancy-by-design", "rlhf-truth-indifference",
             "binary-reward-calibration", "outputs-as-actions", "hard-rlvr-samples")
-
-
-@dataclass(frozen=True)
-class EvalQuestion:
-    question: str
-    kind: str  # on_topic | uncovered | partial
-    split: str
-    ids: tuple[str, ...] = ()
-    facts: tuple[str, ...] = ()
-    uncovered: tuple[str, ...] = ()
-    subject: str = ""  # an uncovered question in the notes' field: what it asks about
-
-
-def load_eval_questions(path: Path, default_kind: str) -> list[EvalQuestion]:
-    """Read one JSONL file of evaluation questions, naming the line of any malformed record."""
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-            q = EvalQuestion(r["question"], r.get("kind", default_kind), r["split"], tuple(r.get("ids", ())),
-                             tuple(r.get("facts", ())), tuple(r.get("uncovered", ())), r.get("subject", ""))
-            for pattern in q.facts + q.uncovered:
-                re.compile(pattern)
-        except (ValueError, KeyError, TypeError, re.error) as exc:
-            raise ValueError(f"{path}:{n}: {exc}; each line needs 'question' and 'split' ('tune' or 'measure')") from exc
-        if q.split not in SPLITS or q.kind not in ("on_topic", "uncovered", "partial"):
-            raise ValueError(f"{path}:{n}: split '{q.split}' / kind '{q.kind}' is not one of {SPLITS} / on_topic, uncovered, partial")
-        rows.append(q)
-    return rows
 
 
 def _text(answer: dict) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.rank import TERMS, WEIGHTS, Ranker
 
-from .eval_answers import DATA, EvalQuestion, load_eval_questions
+from .answer_data import DATA, EvalQuestion, load_eval_questions
 
 CUT_GRID = 60  # candidate cut-offs: quantiles of the scores of tune sentences that hold a key fact
 ABLATION_GRID = 12  # a coarser grid for the ablation's refits (each term removed), which all share it
