@@ -67,7 +67,7 @@ train-grounding: install
 eval-grounding: install
 	$(BIN)/python -m evaluation.eval_grounding
 
-# Does each answer answer its question? Hand-written questions in tests/data/answer_eval_*.jsonl (tune and
+# Does each answer answer its question? Hand-written questions in evaluation/data/answer_eval_*.jsonl (tune and
 # measure-only splits) plus the 128 dev questions; prints a table, writes bench/answers.json.
 eval-answers: index
 	$(BIN)/python -m evaluation.eval_answers

@@ -1,4 +1,4 @@
-"""The hand-written answer-evaluation questions (tests/data/answer_eval_*.jsonl) as records, read by both
+"""The hand-written answer-evaluation questions (evaluation/data/answer_eval_*.jsonl) as records, read by both
 `evaluation.eval_answers` (measuring) and `evaluation.fit_composer` (fitting on the tune split)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 SPLITS = ("tune", "measure")
 
 

@@ -26,7 +26,7 @@ from pipeline.notes import Corpus, Note, load_corpus
 from pipeline.settings import OFFLINE_ENV, Settings, force_offline
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_QUESTIONS = ROOT / "tests" / "data" / "dev_questions.jsonl"
+DEV_QUESTIONS = ROOT / "evaluation" / "data" / "dev_questions.jsonl"
 
 
 def synthetic_corpus(shipped: list[Note], n: int, seed: int = 0, body_sentences: tuple[int, int] = (6, 10),

@@ -1,7 +1,7 @@
 """`make eval-answers` / `inquire eval`: does each answer answer its question? Prints a table and
 writes bench/answers.json.
 
-Hand-written data in tests/data/ (every record carries a `split`: `tune` questions may be looked at
+Hand-written data in evaluation/data/ (every record carries a `split`: `tune` questions may be looked at
 while changing the composer, `measure` questions only measured):
 - answer_eval_on_topic.jsonl: {"question", "ids", "facts": [regex], "split"}: the key facts a complete
   answer must hold, and the notes that answer it;

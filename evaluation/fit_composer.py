@@ -3,7 +3,7 @@ write pipeline/composer_weights.json and print the ablation table (each term rem
 change on tune and measure).
 
 Labels: a sentence of a note that answers a tune on-topic question is positive when it holds one of the
-question's key facts (its regexes in tests/data/answer_eval_on_topic.jsonl); a sentence of another note
+question's key facts (its regexes in evaluation/data/answer_eval_on_topic.jsonl); a sentence of another note
 that happens to match a fact is left out, other sentences are negative. Weights: L2-regularised logistic
 regression (scikit-learn, C=1) on standardised terms. Cut-offs, on the same tune questions: answer_floor
 maximises balanced accuracy of the best sentence's score between on-topic and uncovered tune questions while

@@ -3,7 +3,7 @@
 The judge takes ~1-2 s a claim on 2 cores, so its verdicts (the Yes-No logit, and the hidden state the probe
 reads) are cached by (model, claim, evidence): a rerun of `make eval-grounding` or `make train-grounding` only
 judges what it has not seen. Sets (see evaluation/fit_judge.py for which are fitted on and which measured):
-- claims-tune / claims-measure / claims-blind / claims-blind2: tests/data/grounding_claims_*.jsonl, hand-written against the
+- claims-tune / claims-measure / claims-blind / claims-blind2: evaluation/data/grounding_claims_*.jsonl, hand-written against the
   notes; blind ones by someone who never saw a score or the code;
 - wice-dev (first `WICE_DEV_CLAIMS` claims) and wice-100 (the 100 test claims with published scores);
 - perturb-train / perturb-test: a seeded sample of `PERTURB_PER_KIND` cases of each kind of the perturbation
@@ -23,7 +23,7 @@ from pipeline.ground import judge_evidence
 from .grounding_data import claim_rows, corpus_rows, shared_data_dir
 from pipeline.text import split_sentences
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 CACHE = Path("bench") / "judge_scores.json"
 STATES = Path("bench") / "judge_states.npz"
 WICE_DEV_CLAIMS = 20  # WiCE dev claims the judge reads for fitting (~3 chunks each; ~6 s a row on one core)
@@ -31,7 +31,7 @@ PERTURB_PER_KIND = 10  # perturbation cases per kind measured (a seeded sample s
 PERTURB_TRAIN_PER_KIND = 6  # the same on the training half of the notes, for fitting
 SUMMAC_PER_SUBSET = 15  # SummaC items per subset measured (the first ones of each subset)
 SUMMAC_DEV_PER_SUBSET = 10  # the next ones of each subset: development data, never measured
-CLAIM_SPLITS = ("tune", "measure", "blind", "blind2")  # blind, blind2: written by someone who never saw a score or the
+CLAIM_SPLITS = ("tune", "measure", "blind", "blind2", "blind3")  # blind, blind2: written by someone who never saw a score or the
 # code, each measured once (blind2 was written after the probe was fitted, over notes no tune claim cites)
 
 

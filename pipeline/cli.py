@@ -181,7 +181,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    """Evaluate the answers on the hand-written questions (tests/data/answer_eval_*.jsonl); writes bench/answers.json."""
+    """Evaluate the answers on the hand-written questions (evaluation/data/answer_eval_*.jsonl); writes bench/answers.json."""
     from .chain import load_engine
     from evaluation.eval_answers import run, summary, table
 

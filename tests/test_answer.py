@@ -7,7 +7,7 @@ import pytest
 from conftest import SEED_IDS, SEED_QUESTION, cli_json, note_text, run_cli
 from evaluation.evaluate import evaluate_search, load_questions
 
-DATA = Path(__file__).with_name("data")
+DATA = Path(__file__).parent.parent / "evaluation" / "data"
 OFF_TOPIC = [l.strip() for l in (DATA / "offtopic_questions.txt").read_text().splitlines() if l.strip()]
 ON_TOPIC = [
     "Why do chatbots agree with whatever I say?",

@@ -47,7 +47,7 @@ def test_seed_notes_carry_the_seed_facts(note_id):
 
 
 def test_dev_questions_cover_every_note():
-    rows = [json.loads(l) for l in Path(__file__).with_name("data").joinpath("dev_questions.jsonl").read_text().splitlines() if l.strip()]
+    rows = [json.loads(l) for l in Path(__file__).parent.parent.joinpath("evaluation", "data", "dev_questions.jsonl").read_text().splitlines() if l.strip()]
     ids = {n.id for n in load_corpus(CORPUS).notes}
     assert {i for r in rows for i in r["ids"]} == ids
 

@@ -81,7 +81,7 @@ def test_fifty_concurrent_asks_through_the_api(workspace):
     from gradio_client import Client
 
     with running_app(workspace) as url:
-        questions = [q.strip() for q in (ROOT / "tests" / "data" / "dev_questions.jsonl").read_text().splitlines()][:50]
+        questions = [q.strip() for q in (ROOT / "evaluation" / "data" / "dev_questions.jsonl").read_text().splitlines()][:50]
         import json
 
         questions = [json.loads(q)["question"] for q in questions]
