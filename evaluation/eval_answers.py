@@ -8,10 +8,10 @@ while changing the composer, `measure` questions only measured):
 - answer_eval_uncovered.jsonl: {"question", "kind": "uncovered" | "partial", "split"} plus, for a
   partly covered question, the covering "ids" and "uncovered" regexes naming the part the notes lack, and
   for an uncovered question in the notes' own field, its "subject";
-- answer_eval_blind2.jsonl (when present): measure-only questions of all shapes written by someone who never
-  saw an answer or the code, run once after the composer was chosen, reported as a set of their own ("blind2").
-  The first blind set was measured once the same way, then folded into the tune split (its records say so in
-  "origin");
+- answer_eval_blind3.jsonl (when present): measure-only questions of all shapes written by someone who never
+  saw an answer or the code, run once after the composer was chosen, reported as a set of their own ("blind3").
+  The two earlier blind sets were measured once the same way, then folded into the tune split (their records say
+  so in "origin");
 - dev_questions.jsonl: 128 retrieval questions, none of which may be declined.
 """
 from __future__ import annotations
@@ -27,7 +27,8 @@ from .answer_data import DATA, SPLITS, EvalQuestion, load_eval_questions
 from .evaluate import evaluate_search, load_questions
 
 OUT = Path("bench") / "answers.json"
-BLIND = "answer_eval_blind2.jsonl"
+BLIND = "answer_eval_blind3.jsonl"
+BLIND_SPLIT = "blind3"
 SEED_QUESTION = "What happens when post-training patches try to add human values without upstream pipeline change?"
 SEED_IDS = ("poisoning-survives-alignment", "sycophancy-by-design", "rlhf-truth-indifference",
             "binary-reward-calibration", "outputs-as-actions", "hard-rlvr-samples")
@@ -101,7 +102,7 @@ def evaluate(engine, data_dir: Path = DATA) -> dict:
     blind = load_eval_questions(data_dir / BLIND, "on_topic") if (data_dir / BLIND).exists() else []
     blind_rows = [judge_answer(q, engine.ask(q.question).to_json()) for q in blind]
     for r in blind_rows:
-        r["split"] = "blind2"
+        r["split"] = BLIND_SPLIT
     rows += blind_rows
     dev = load_questions(data_dir / "dev_questions.jsonl")
     dev_declined = [q.question for q in dev if engine.ask(q.question).draft.abstained]
@@ -109,7 +110,7 @@ def evaluate(engine, data_dir: Path = DATA) -> dict:
     seed_cited = sorted({c for s in seed["sentences"] for c in s["citations"]} & set(SEED_IDS))
     retrieval = evaluate_search(engine.search, dev)
     on_topic_ranked = [q for q in questions if q.kind == "on_topic"]
-    sets = SPLITS + (("blind2",) if blind else ())
+    sets = SPLITS + ((BLIND_SPLIT,) if blind else ())
     return {
         "splits": {split: summarise([r for r in rows if r["split"] == split], len(dev_declined), len(dev)) for split in sets},
         "dev_declined_questions": dev_declined,

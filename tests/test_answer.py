@@ -212,10 +212,8 @@ def test_an_acronym_a_note_spells_out_is_no_gap(engine):
 
 @pytest.mark.parametrize("question, missing", [
     ("What is the IPO loss and how does it fix DPO's overfitting?", "IPO"),
-    # A known miss since the ranking was refitted on 375 tune questions: its best sentence scores 0.193, just
-    # above the fitted answer_floor 0.188 (the floor may decline at most 1% of the on-topic tune questions).
-    pytest.param("How does rejection-sampling fine-tuning work in Llama 2 post-training?", None,
-                 marks=pytest.mark.xfail(reason="best score 0.193 sits just above the fitted answer_floor 0.188", strict=False)),
+    # Missed (best sentence 0.193 above a floor of 0.188) until the ranking was refitted on 467 tune questions.
+    ("How does rejection-sampling fine-tuning work in Llama 2 post-training?", None),
 ])
 def test_an_uncovered_subject_in_the_field_is_said_first_and_only_the_closest_note_follows(engine, question, missing):
     answer = engine.ask(question).to_json()
