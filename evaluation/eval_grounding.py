@@ -100,7 +100,7 @@ def judge_results(embedder, model, vec) -> dict:
     probe, probe_note = probe_for(judge)
     sets = judged_sets(MEASURE_SETS + ("claims-tune",), embedder, vec, judge)
     out = {name: side_by_side(model, combos, probe, s, claim_level=name == "wice-100") for name, s in sets.items()}
-    for name in ("claims-measure", "claims-blind", "claims-blind2", "perturb-test"):
+    for name in ("claims-measure", "claims-blind3", "perturb-test"):
         out[name]["kinds"] = per_kind(model, combos, probe, sets[name])
     sample = [(r["claim"], r["ids"]) for r in hand_claims("measure")[:24]]
     out["sentences_per_second"] = sentences_per_second(judge, sample)
@@ -115,12 +115,12 @@ def judge_table(j: dict) -> list[str]:
         return [f"LLM judge: skipped ({j['skipped']})"]
     stages = ("features", "judge", "probe", "combined", "auto")
     lines = [f"{'AUROC / balanced accuracy':30} " + " ".join(s.rjust(13) for s in stages)]
-    for name in ("claims-measure", "claims-blind", "claims-blind2", "wice-100", "perturb-test", "summac", "claims-tune"):
+    for name in ("claims-measure", "claims-blind3", "wice-100", "perturb-test", "summac", "claims-tune"):
         r = j[name]
         label = f"{name}{' (tune)' if name == 'claims-tune' else ''} n={r['rows']}"
         lines.append(f"{label:30} " + " ".join((f"{r[s]['auroc']:.3f} / {r[s]['bacc']:.3f}" if s in r else "-").rjust(13)
                                               for s in stages))
-    for name in ("claims-measure", "claims-blind", "claims-blind2", "perturb-test"):
+    for name in ("claims-measure", "claims-blind3", "perturb-test"):
         for kind, v in j[name]["kinds"].items():
             lines.append(f"  {name} {kind} (n={v['n']}) correct".ljust(50)
                          + " ".join((f"{v[s]:.2f}" if s in v else "-").rjust(7) for s in stages))

@@ -11,6 +11,7 @@ learns how far to trust the probe on claims the probe did not see.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit  # the logistic function, row-wise
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
@@ -19,7 +20,7 @@ from pipeline.ground import JudgeCombination, JudgeCombinations, decided_by_feat
 from pipeline.probe import JudgeProbe
 
 FIT_SETS = ("claims-tune", "wice-dev", "summac-dev", "perturb-train")
-MEASURE_SETS = ("claims-measure", "claims-blind", "claims-blind2", "wice-100", "perturb-test", "summac")
+MEASURE_SETS = ("claims-measure", "claims-blind3", "wice-100", "perturb-test", "summac")
 PROBE_C = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # inverse L2 strength on 1,536 standardized dimensions
 CLAIM_SHARES = (0.25, 0.4, 0.55, 0.7)  # share of the total weight on our own claims; the rest split evenly
 FOLDS = 5
@@ -30,10 +31,6 @@ def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """The cut that maximises balanced accuracy on cross-validated (out-of-fold) probabilities."""
     grid = np.linspace(0.05, 0.95, 91)
     return float(grid[int(np.argmax([balanced_accuracy_score(y, p >= t) for t in grid]))])
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
 
 def stacked(sets: dict[str, dict], key: str) -> np.ndarray:
@@ -93,7 +90,7 @@ def fit_probe(sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe, np.
     clf, mean, scale = _fit_standardized(H, y, source_weights(sets, share), C)
     names = ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
     probe = JudgeProbe(clf.coef_[0].astype(float), float(clf.intercept_[0]), mean.astype(float), scale.astype(float),
-                       best_threshold(y, _sigmoid(oof)), model_sha256,
+                       best_threshold(y, expit(oof)), model_sha256,
                        f"{names}; C {C}, {share:.0%} of the weight on the first")
     report = {"C": C, "claim_share": share, "oof_auroc": per_set_auroc(sets, oof),
               "grid_mean_auroc": {f"share {s} C {c}": round(v[0], 4) for (s, c), v in grid.items()}}
@@ -160,14 +157,14 @@ def stage_scores(model, combos: JudgeCombinations, probe: JudgeProbe | None, sco
     feats = np.asarray(scored["features"])
     p_feat, certain = model.probability(feats), np.array([decided_by_features(r) for r in feats])
     judge_logits = np.asarray(scored["judge"], dtype=float)
-    out = {"features": (p_feat, p_feat >= model.threshold), "judge": (_sigmoid(judge_logits), judge_logits >= 0)}
+    out = {"features": (p_feat, p_feat >= model.threshold), "judge": (expit(judge_logits), judge_logits >= 0)}
     logit_only = combos.logit_only
     rows = [{"feature_logit": feature_logit(p), "judge_logit": j} for p, j in zip(p_feat, judge_logits)]
     combined = np.array([logit_only.probability(r) for r in rows])
     out["combined"] = _auto(p_feat, combined, certain, logit_only.short_circuit, model.threshold, logit_only.threshold)
     if probe is not None and scored.get("hidden") is not None and combos.with_probe is not None:
         probe_logits = probe.logits(scored["hidden"])
-        out["probe"] = (_sigmoid(probe_logits), _sigmoid(probe_logits) >= probe.threshold)
+        out["probe"] = (expit(probe_logits), expit(probe_logits) >= probe.threshold)
         full = combos.with_probe
         with_probe = np.array([full.probability(r | {"probe_logit": q}) for r, q in zip(rows, probe_logits)])
         out["auto"] = _auto(p_feat, with_probe, certain, full.short_circuit, model.threshold, full.threshold)
