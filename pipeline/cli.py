@@ -11,6 +11,7 @@ from .errors import InquireError
 from .settings import Settings, force_offline
 
 EXIT_OK, EXIT_PROBLEM = 0, 1  # argparse itself exits 2 on usage errors
+COMMANDS = "inquire.commands"  # the entry-point group (pyproject.toml) of the commands evaluation/ provides
 
 
 class CommandError(InquireError):
@@ -166,6 +167,19 @@ def cmd_score(args) -> int:
     return EXIT_OK
 
 
+def _evaluation(name: str):
+    """The evaluation's function behind `inquire NAME`, found through the `inquire.commands` entry points that
+    pyproject.toml declares, so nothing in pipeline/ imports evaluation/ (it is loaded only when asked for)."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=COMMANDS, name=name)
+    if not found:
+        raise CommandError(f"inquire {name} lives in evaluation/ and is found through the '{COMMANDS}' entry points, but "
+                           f"this install has no '{name}' among them; reinstall Inquire with `make install` "
+                           f"(or `.venv/bin/pip install -e .`)")
+    return next(iter(found)).load()
+
+
 def cmd_bench(args) -> int:
     """Run the benchmarks (--quick: one small run; otherwise the full table, written to bench/results.json)."""
     import importlib.util
@@ -173,20 +187,15 @@ def cmd_bench(args) -> int:
     if importlib.util.find_spec("langchain_community") is None:  # the peer the benchmarks compare against
         raise CommandError("inquire bench needs langchain-community for its LangChain peer; install it with "
                            "`.venv/bin/pip install -e '.[bench]'` (or run `make bench`, which does)")
-    from evaluation.bench import run
-
-    result, text = run(quick_only=args.quick)
+    result, text = _evaluation("bench")(quick_only=args.quick)
     _emit(args, result, text)
     return EXIT_OK
 
 
 def cmd_eval(args) -> int:
     """Evaluate the answers on the hand-written questions (evaluation/data/answer_eval_*.jsonl); writes bench/answers.json."""
-    from .chain import load_engine
-    from evaluation.eval_answers import run, summary, table
-
-    result = run(load_engine(_settings(args), _log))
-    _emit(args, summary(result), table(result))
+    result, text = _evaluation("eval")(settings=_settings(args), log=_log)
+    _emit(args, result, text)
     return EXIT_OK
 
 
