@@ -91,7 +91,7 @@ def cmd_add(args) -> int:
 
 def cmd_search(args) -> int:
     """Hybrid search over the notes."""
-    from .chain import load_engine
+    from .service import load_engine
 
     engine = load_engine(_settings(args), _log)
     hits = engine.search.search(args.query, args.k)
@@ -102,7 +102,7 @@ def cmd_search(args) -> int:
 
 def cmd_ask(args) -> int:
     """Answer a question from the notes, every sentence cited and scored for grounding."""
-    from .chain import load_engine
+    from .service import load_engine
     from .present import answer_markdown
 
     llm = None
@@ -134,14 +134,14 @@ def _score_table(report: dict) -> str:
 
 
 def _judge(args):
-    from .chain import JudgeChoice
+    from .service import JudgeChoice
 
     return JudgeChoice(args.judge, args.judge_url, args.judge_model)
 
 
 def cmd_score(args) -> int:
     """Score a cited answer (Markdown file, or - for stdin) for grounding in the notes."""
-    from .chain import load_engine, score_text
+    from .service import load_engine, score_text
 
     engine = load_engine(_settings(args), _log, judge=_judge(args))
     if args.judge != "features":

@@ -65,9 +65,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_REFUSED
     if args.no_auth and not is_loopback(args.host):
         print(open_warning(args.host, args.port, rate_limit), file=sys.stderr)
-    from .chain import JudgeChoice  # the heavy imports (numpy, faiss, LangChain) only once the options are sound
     from .notes import MAX_FILE_BYTES
-    from .service import Workbench
+    from .service import JudgeChoice, Workbench  # the heavy imports (numpy, faiss, LangChain) only once the options are sound
 
     workbench = Workbench(settings, background=True, judge=JudgeChoice("auto", args.judge_url, args.judge_model))
     from .page import CSS, build_page

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CORPUS, note_text, run_cli
-from pipeline.chain import QuestionError, clean_question, score_text
+from pipeline.chain import QuestionError, clean_question
+from pipeline.service import score_text
 from pipeline.cited import AnswerTextError, parse_cited_answer
 from pipeline.notes import NoteError, check_new_note, parse_note
 
