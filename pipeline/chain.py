@@ -9,7 +9,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
 from .coverage import declines, expand_acronyms, find_gaps, gap_share, question_parts, subject_uncovered, terms
-from .errors import InquireError
+from .errors import UserError
 from .ground import GroundingScorer, citation_metrics
 from .index import NoteIndex
 from .present import answer_markdown
@@ -19,10 +19,6 @@ from .settings import Settings
 from .text import split_sentences
 
 MAX_QUESTION_CHARS = 2000
-
-
-class QuestionError(InquireError, ValueError):
-    pass
 
 
 @dataclass
@@ -126,13 +122,13 @@ def scored_draft(draft: Draft, scores: list) -> Draft:
 def clean_question(question: str) -> str:
     """Collapse whitespace and control characters; refuse empty or oversized questions with a reason."""
     if not isinstance(question, str):
-        raise QuestionError("the question must be text")
+        raise UserError("the question must be text")
     text = "".join(ch if ch.isprintable() else " " for ch in question)
     text = " ".join(text.split())
     if not text:
-        raise QuestionError("the question is empty; type a question about post-training")
+        raise UserError("the question is empty; type a question about post-training")
     if len(text) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is {len(text):,} characters; keep it under {MAX_QUESTION_CHARS:,}")
+        raise UserError(f"the question is {len(text):,} characters; keep it under {MAX_QUESTION_CHARS:,}")
     return text
 
 

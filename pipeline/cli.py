@@ -7,15 +7,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import InquireError
+from .errors import InquireError, UserError
 from .settings import Settings, force_offline
 
 EXIT_OK, EXIT_PROBLEM = 0, 1  # argparse itself exits 2 on usage errors
 COMMANDS = "inquire.commands"  # the entry-point group (pyproject.toml) of the commands evaluation/ provides
-
-
-class CommandError(InquireError):
-    """An expected failure: printed as one clean message, never a traceback."""
 
 
 def _settings(args) -> Settings:
@@ -112,7 +108,7 @@ def cmd_ask(args) -> int:
         try:
             llm = chat_model(LLMSettings(args.llm, args.model or "", args.base_url, timeout_s=args.llm_timeout))
         except LLMFailure as exc:
-            raise CommandError(str(exc)) from None
+            raise UserError(str(exc)) from None
     engine = load_engine(_settings(args), _log, llm=llm, strict=not args.no_strict, judge=_judge(args))
     answer = engine.ask(args.question, args.k)
     _emit(args, answer.to_json(), answer_markdown(answer))
@@ -160,7 +156,7 @@ def cmd_score(args) -> int:
     else:
         path = Path(args.file)
         if not path.is_file():
-            raise CommandError(f"{path} does not exist; pass a Markdown file or - for standard input")
+            raise UserError(f"{path} does not exist; pass a Markdown file or - for standard input")
         text = path.read_text(encoding="utf-8", errors="replace")
     report = score_text(engine, text)
     _emit(args, report, _score_table(report))
@@ -174,7 +170,7 @@ def _evaluation(name: str):
 
     found = entry_points(group=COMMANDS, name=name)
     if not found:
-        raise CommandError(f"inquire {name} lives in evaluation/ and is found through the '{COMMANDS}' entry points, but "
+        raise UserError(f"inquire {name} lives in evaluation/ and is found through the '{COMMANDS}' entry points, but "
                            f"this install has no '{name}' among them; reinstall Inquire with `make install` "
                            f"(or `.venv/bin/pip install -e .`)")
     return next(iter(found)).load()
@@ -185,7 +181,7 @@ def cmd_bench(args) -> int:
     import importlib.util
 
     if importlib.util.find_spec("langchain_community") is None:  # the peer the benchmarks compare against
-        raise CommandError("inquire bench needs langchain-community for its LangChain peer; install it with "
+        raise UserError("inquire bench needs langchain-community for its LangChain peer; install it with "
                            "`.venv/bin/pip install -e '.[bench]'` (or run `make bench`, which does)")
     result, text = _evaluation("bench")(quick_only=args.quick)
     _emit(args, result, text)
@@ -214,7 +210,7 @@ def _read_password(name: str) -> str:
 
         first = getpass.getpass(f"password for {name}: ")
         if getpass.getpass("again: ") != first:
-            raise CommandError("the two passwords differ; nothing was changed")
+            raise UserError("the two passwords differ; nothing was changed")
         return first
     return sys.stdin.readline().rstrip("\r\n")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .errors import InquireError
+from .errors import InquireError, UserError
 from .ground import JUDGE_MODES
 from .guard import Gate
 from .llm_compose import chat_model
@@ -172,7 +172,7 @@ class Handlers:
         try:
             caller = self.gate.check(request, "restore")
             if version in (None, ""):
-                raise InquireError("choose a version to restore (press 'Show history' first)")
+                raise UserError("choose a version to restore (press 'Show history' first)")
             r = self.bench.restore((note_id or "").strip(), int(version), caller.name, caller.address,
                                    progress=lambda f, m: progress(f, desc=m))
         except ERRORS as exc:

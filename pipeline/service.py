@@ -12,16 +12,12 @@ from typing import Iterator
 
 from . import history
 from .chain import AnswerEngine, grounding_summary
-from .errors import InquireError
+from .errors import UserError
 from .files import write_atomic
 from .ground import JUDGE_MODES, citation_metrics
 from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
 from .notes import NoteError, Problem, check_note_text, corpus_signature, load_corpus
 from .settings import Settings
-
-
-class UserError(InquireError, ValueError):
-    """A problem to show the user as is: it already says what is wrong and what to do."""
 
 
 def open_index(settings: Settings, embedder, log=None, progress=None) -> NoteIndex:

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import CORPUS, note_text, run_cli
-from pipeline.chain import QuestionError, clean_question
+from pipeline.chain import clean_question
+from pipeline.errors import UserError
 from pipeline.service import score_text
 from pipeline.cited import AnswerTextError, parse_cited_answer
 from pipeline.notes import NoteError, check_new_note, parse_note
@@ -87,7 +88,7 @@ def test_enormous_fields_are_refused(tmp_path, capsys, workspace):
 
 @pytest.mark.parametrize("question,message", [("", "empty"), ("   \n\t ", "empty"), ("\x00\x01\x02", "empty"), ("x" * 100_000, "characters")])
 def test_bad_questions_get_a_clear_error(question, message):
-    with pytest.raises(QuestionError, match=message):
+    with pytest.raises(UserError, match=message):
         clean_question(question)
 
 

@@ -49,7 +49,7 @@ def test_update_embeds_only_what_changed_and_full_rebuild_everything(workspace):
 
 def test_the_page_and_the_cli_share_one_add_with_replace(workspace):
     from conftest import note_text
-    from pipeline.service import UserError
+    from pipeline.errors import UserError
 
     bench = Workbench(workspace)
     first = bench.add_note(note_text("shared-door-note"))
