@@ -1,6 +1,6 @@
 """The one front door for both faces (the CLI and the page) and all the wiring behind it: open (build or repair)
 the index, choose and load the grounding judge, load the engine, score a cited text; add, replace, delete and
-restore a note, rebuild, ask, ask-stream, score a batch, search. The `Workbench` keeps one engine for the page,
+restore a note, rebuild, ask, ask-stream, score a batch, search. The `PageService` keeps one engine for the page,
 swapped after index changes; the module-level functions serve the CLI, which needs no long-lived engine."""
 from __future__ import annotations
 
@@ -129,7 +129,10 @@ def _judge_used(engine: AnswerEngine, mode: str | None) -> str:
     return "features" if mode == "features" else f"{mode} with {engine.judge_note}"
 
 
-class Workbench:
+class PageService:
+    """What the page calls: one engine (embedder, index, judge) kept for all visitors and swapped after index
+    changes, with the page's ask, score, search and note operations over it. (The benchmarks are evaluation/bench.py.)"""
+
     def __init__(self, settings: Settings, background: bool = False, judge: JudgeChoice | None = None):
         """With `background`, the engine (embedder and index) loads in a thread, so the page can be served
         meanwhile; the first call that needs it waits for it, and a load error surfaces there. `judge` is the
