@@ -160,8 +160,17 @@ def summary(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "questions"}
 
 
+def command(settings, log) -> tuple[dict, str]:
+    """`inquire eval` (entry point `eval` in the `inquire.commands` group): the engine over `settings`
+    evaluated and bench/answers.json written; returns the summary (its --json) and the table."""
+    from pipeline.service import load_engine
+
+    result = run(load_engine(settings, log))
+    return summary(result), table(result)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.chain import load_engine
+    from pipeline.service import load_engine
     from pipeline.settings import Settings, force_offline
 
     p = argparse.ArgumentParser(prog="python -m evaluation.eval_answers", description=__doc__.splitlines()[0])

@@ -195,7 +195,7 @@ def all_questions() -> list[EvalQuestion]:
 def main(argv: list[str] | None = None) -> int:
     import json
 
-    from pipeline.chain import load_engine
+    from pipeline.service import load_engine
     from pipeline.settings import Settings, force_offline
 
     p = argparse.ArgumentParser(prog="python -m evaluation.fit_composer", description=__doc__.splitlines()[0])

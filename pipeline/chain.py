@@ -2,27 +2,23 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .compose import Draft, compose
 from .coverage import declines, expand_acronyms, find_gaps, gap_share, question_parts, subject_uncovered, terms
-from .errors import InquireError
+from .errors import UserError
 from .ground import GroundingScorer, citation_metrics
-from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
-from .notes import load_corpus
+from .index import NoteIndex
+from .present import answer_markdown
 from .rank import load_ranker
 from .retrieve import NoteSearch
 from .settings import Settings
 from .text import split_sentences
 
 MAX_QUESTION_CHARS = 2000
-
-
-class QuestionError(InquireError, ValueError):
-    pass
 
 
 @dataclass
@@ -34,8 +30,6 @@ class Answer:
     llm: dict | None = None  # what the LLM composer's strict grounding removed, or why it fell back
 
     def to_json(self) -> dict:
-        from .present import answer_markdown
-
         d = self.draft
         at = 0
         evidence = []
@@ -114,84 +108,37 @@ def grounding_summary(metrics: dict) -> dict:
             "citation_recall": metrics["citation_recall"], "citation_precision": metrics["citation_precision"]}
 
 
+def scored_draft(draft: Draft, scores: list) -> Draft:
+    """A copy of the draft whose sentences carry their grounding `scores` (one per sentence, in `draft.sentences`
+    order, as `citation_metrics` returns them); the composer's own records are left as they were."""
+    scored, at = [], 0
+    for paragraph in draft.paragraphs:
+        scored.append([replace(s, support=g.support, supported=g.supported, evidence=g.evidence, unsupported=g.unsupported,
+                               decided_by=g.decided_by) for s, g in zip(paragraph, scores[at:at + len(paragraph)])])
+        at += len(paragraph)
+    return replace(draft, paragraphs=scored)
+
+
 def clean_question(question: str) -> str:
     """Collapse whitespace and control characters; refuse empty or oversized questions with a reason."""
     if not isinstance(question, str):
-        raise QuestionError("the question must be text")
+        raise UserError("the question must be text")
     text = "".join(ch if ch.isprintable() else " " for ch in question)
     text = " ".join(text.split())
     if not text:
-        raise QuestionError("the question is empty; type a question about post-training")
+        raise UserError("the question is empty; type a question about post-training")
     if len(text) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is {len(text):,} characters; keep it under {MAX_QUESTION_CHARS:,}")
+        raise UserError(f"the question is {len(text):,} characters; keep it under {MAX_QUESTION_CHARS:,}")
     return text
-
-
-def open_index(settings: Settings, embedder, log=None, progress=None) -> NoteIndex:
-    """Load the index, building or repairing it first when it is missing, corrupt or out of date;
-    `progress(fraction, message)` follows any embedding."""
-    try:
-        index = load_index(settings, embedder.name, embedder.dim)
-    except (IndexMissing, IndexCorrupt) as exc:
-        if log:
-            log(f"{exc}; rebuilding the index")
-        build_index(settings, embedder, full=isinstance(exc, IndexCorrupt), progress=progress)
-        return load_index(settings, embedder.name, embedder.dim)
-    corpus = load_corpus(settings.corpus_dir)
-    if not corpus.problems and sorted(n.hash for n in index.notes) != sorted(n.hash for n in corpus.notes):
-        try:
-            build_index(settings, embedder, corpus=corpus, wait_seconds=0, progress=progress)
-        except IndexBusy:  # a build is running: answer from the index we have rather than wait
-            if log:
-                log("the corpus changed and another build is running; answering from the current index")
-            return index
-        except IndexWriteError as exc:
-            if log:
-                log(f"the corpus changed but could not update the index: {exc}")
-            return index
-        if log:
-            log("the corpus changed since the index was built; updated it")
-        index = load_index(settings, embedder.name, embedder.dim)
-    return index
-
-
-@dataclass(frozen=True)
-class JudgeChoice:
-    """Which grounding judge to use: `mode` auto | features | llm (see ground.JUDGE_MODES), and where the
-    judge runs: an OpenAI-compatible server (`url`, `model`) or, without a url, the local model `model`."""
-
-    mode: str = "auto"
-    url: str | None = None
-    model: str | None = None
-
-
-def open_judge(choice: JudgeChoice) -> tuple[object | None, str]:
-    """(judge or None, a line saying which judge scores and why). Auto without an installed judge scores with
-    the features and says how to enable the judge; llm mode without one is an error naming the fix."""
-    from .judge import DEFAULT_MODEL, JudgeUnavailable, ServerJudge, load_local_judge
-
-    if choice.mode == "features":
-        return None, "features"
-    if choice.url:
-        if not choice.model:
-            raise JudgeUnavailable(f"--judge-url {choice.url} needs --judge-model, the model name the server knows")
-        return ServerJudge(choice.url, choice.model), f"judge {choice.model} at {choice.url}"
-    try:
-        judge = load_local_judge(choice.model or DEFAULT_MODEL)
-    except JudgeUnavailable as exc:
-        if choice.mode == "llm":
-            raise
-        return None, f"features (the LLM judge is not available: {exc})"
-    return judge, f"local judge {choice.model or DEFAULT_MODEL}"
 
 
 class AnswerEngine:
     """Everything a loaded index needs to answer and score: search, composer, grounding scorer."""
 
-    def __init__(self, index: NoteIndex, embedder, settings: Settings, llm=None, strict: bool = True,
+    def __init__(self, index: NoteIndex, embedder, settings: Settings, *, llm=None, strict: bool = True,
                  judge=None, judge_mode: str = "features", judge_note: str = "features"):
         """`llm`: any LangChain chat model; answers are then written by it and checked by the scorer.
-        `judge` (see `open_judge`) reads the sentences the features leave open, per `judge_mode`."""
+        `judge` (see `service.open_judge`) reads the sentences the features leave open, per `judge_mode`."""
         self.index, self.embedder, self.settings = index, embedder, settings
         self.llm, self.strict = llm, strict
         self.judge_note = judge_note
@@ -209,7 +156,8 @@ class AnswerEngine:
 
     def with_index(self, index: NoteIndex) -> "AnswerEngine":
         """The same engine (embedder, composer, judge) over a newer index."""
-        return AnswerEngine(index, self.embedder, self.settings, self.llm, self.strict, self._judge, self._judge_mode, self.judge_note)
+        return AnswerEngine(index, self.embedder, self.settings, llm=self.llm, strict=self.strict, judge=self._judge,
+                            judge_mode=self._judge_mode, judge_note=self.judge_note)
 
     def note_sentences(self, note_id: str):
         row = self.index.row(note_id)
@@ -274,71 +222,17 @@ class AnswerEngine:
         return Composition(r, d, "default", fallback, _ms(t))
 
     def _ground(self, c: Composition) -> Answer:
-        """Every sentence scored against the notes it cites; the answer with its timings."""
+        """Every sentence scored against the notes it cites; the answer (a scored copy of the draft) with its timings."""
         t = time.perf_counter()
-        sentences = c.draft.sentences
-        metrics = citation_metrics([(s.text, s.citations) for s in sentences], self.scorer)
-        for sentence, g in zip(sentences, metrics["joint"]):
-            sentence.support, sentence.supported = g.support, g.supported
-            sentence.evidence, sentence.unsupported, sentence.decided_by = g.evidence, g.unsupported, g.decided_by
+        metrics = citation_metrics([(s.text, s.citations) for s in c.draft.sentences], self.scorer)
+        draft = scored_draft(c.draft, metrics["joint"])
         ms = {"retrieve": c.retrieval.ms, "compose": c.ms, "ground": _ms(t)}
         ms["total"] = round(sum(ms.values()), 1)
         # the line between supported and not, for the page's legend (the feature model's; a judge may move it)
         summary = {**grounding_summary(metrics), "support_threshold": round(float(self.scorer.model.threshold), 4)}
-        return Answer(c.draft, summary, ms, c.composer, c.llm)
+        return Answer(draft, summary, ms, c.composer, c.llm)
 
     def ask(self, question: str, k: int | None = None, llm=None, strict: bool | None = None,
             on_text: Callable[[str], None] | None = None) -> Answer:
         """`llm`/`strict` override the engine's for this question; `on_text` receives the LLM's text as it streams."""
         return self.chain.invoke(Question(clean_question(question), k or self.settings.k, llm, strict, on_text))
-
-
-def load_engine(settings: Settings, log=None, llm=None, strict: bool = True, judge: JudgeChoice | None = None) -> AnswerEngine:
-    from .embed import load_embedder
-
-    embedder = load_embedder(settings.batch_size)
-    judge_model, note = open_judge(judge) if judge else (None, "features")
-    return AnswerEngine(open_index(settings, embedder, log), embedder, settings, llm, strict,
-                        judge_model, judge.mode if judge else "features", note)
-
-
-def score_text(engine: AnswerEngine, text: str, mode: str | None = None) -> dict:
-    """Grounding report for any cited answer: ours or one pasted from another assistant. `mode` (auto,
-    features, llm) overrides the engine's judge mode for this answer."""
-    from .cited import parse_cited_answer
-
-    parsed = parse_cited_answer(text)
-    unknown = list(parsed.unresolved)
-    pairs = []
-    for s in parsed.sentences:
-        known = [c for c in s.citations if engine.index.row(c) is not None]
-        unknown += [f"[{c}]" for c in s.citations if engine.index.row(c) is None]
-        pairs.append((s.text, known))
-    metrics = citation_metrics(pairs, engine.scorer, mode)
-    sentences = []
-    for s, (_, known), g in zip(parsed.sentences, pairs, metrics["joint"]):
-        unsupported = list(g.unsupported)
-        missing = [c for c in s.citations if c not in known]
-        if missing:
-            unsupported.insert(0, "cites unknown note(s): " + ", ".join(missing))
-        if not s.citations:
-            unsupported.insert(0, "no citation")
-        sentences.append({"text": s.text, "citations": s.citations, "support": g.support, "supported": g.supported,
-                          "evidence": g.evidence, "unsupported": unsupported, "decided_by": g.decided_by,
-                          "judge_support": g.judge_support, "probe_support": g.probe_support, "threshold": g.threshold,
-                          "verdict": g.verdict, "clashes_with": g.clashes_with})
-    return {
-        "sentences": sentences,
-        **grounding_summary(metrics),
-        "unknown_citations": list(dict.fromkeys(unknown)),
-        "uncited_sentences": [x["text"] for x in sentences if not x["citations"]],
-        "judge": _judge_used(engine, mode),
-    }
-
-
-def _judge_used(engine: AnswerEngine, mode: str | None) -> str:
-    """Which stages scored: 'features', or the mode and the judge ('auto with local judge ...')."""
-    mode = mode or engine.scorer.mode
-    if engine.scorer.judge is None:
-        return engine.judge_note if mode != "features" else "features"
-    return "features" if mode == "features" else f"{mode} with {engine.judge_note}"

@@ -7,14 +7,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import InquireError
+from .errors import InquireError, UserError
 from .settings import Settings, force_offline
 
 EXIT_OK, EXIT_PROBLEM = 0, 1  # argparse itself exits 2 on usage errors
-
-
-class CommandError(InquireError):
-    """An expected failure: printed as one clean message, never a traceback."""
+COMMANDS = "inquire.commands"  # the entry-point group (pyproject.toml) of the commands evaluation/ provides
 
 
 def _settings(args) -> Settings:
@@ -90,7 +87,7 @@ def cmd_add(args) -> int:
 
 def cmd_search(args) -> int:
     """Hybrid search over the notes."""
-    from .chain import load_engine
+    from .service import load_engine
 
     engine = load_engine(_settings(args), _log)
     hits = engine.search.search(args.query, args.k)
@@ -101,7 +98,7 @@ def cmd_search(args) -> int:
 
 def cmd_ask(args) -> int:
     """Answer a question from the notes, every sentence cited and scored for grounding."""
-    from .chain import load_engine
+    from .service import load_engine
     from .present import answer_markdown
 
     llm = None
@@ -111,7 +108,7 @@ def cmd_ask(args) -> int:
         try:
             llm = chat_model(LLMSettings(args.llm, args.model or "", args.base_url, timeout_s=args.llm_timeout))
         except LLMFailure as exc:
-            raise CommandError(str(exc)) from None
+            raise UserError(str(exc)) from None
     engine = load_engine(_settings(args), _log, llm=llm, strict=not args.no_strict, judge=_judge(args))
     answer = engine.ask(args.question, args.k)
     _emit(args, answer.to_json(), answer_markdown(answer))
@@ -133,14 +130,14 @@ def _score_table(report: dict) -> str:
 
 
 def _judge(args):
-    from .chain import JudgeChoice
+    from .service import JudgeChoice
 
     return JudgeChoice(args.judge, args.judge_url, args.judge_model)
 
 
 def cmd_score(args) -> int:
     """Score a cited answer (Markdown file, or - for stdin) for grounding in the notes."""
-    from .chain import load_engine, score_text
+    from .service import load_engine, score_text
 
     engine = load_engine(_settings(args), _log, judge=_judge(args))
     if args.judge != "features":
@@ -159,11 +156,24 @@ def cmd_score(args) -> int:
     else:
         path = Path(args.file)
         if not path.is_file():
-            raise CommandError(f"{path} does not exist; pass a Markdown file or - for standard input")
+            raise UserError(f"{path} does not exist; pass a Markdown file or - for standard input")
         text = path.read_text(encoding="utf-8", errors="replace")
     report = score_text(engine, text)
     _emit(args, report, _score_table(report))
     return EXIT_OK
+
+
+def _evaluation(name: str):
+    """The evaluation's function behind `inquire NAME`, found through the `inquire.commands` entry points that
+    pyproject.toml declares, so nothing in pipeline/ imports evaluation/ (it is loaded only when asked for)."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group=COMMANDS, name=name)
+    if not found:
+        raise UserError(f"inquire {name} lives in evaluation/ and is found through the '{COMMANDS}' entry points, but "
+                           f"this install has no '{name}' among them; reinstall Inquire with `make install` "
+                           f"(or `.venv/bin/pip install -e .`)")
+    return next(iter(found)).load()
 
 
 def cmd_bench(args) -> int:
@@ -171,22 +181,17 @@ def cmd_bench(args) -> int:
     import importlib.util
 
     if importlib.util.find_spec("langchain_community") is None:  # the peer the benchmarks compare against
-        raise CommandError("inquire bench needs langchain-community for its LangChain peer; install it with "
+        raise UserError("inquire bench needs langchain-community for its LangChain peer; install it with "
                            "`.venv/bin/pip install -e '.[bench]'` (or run `make bench`, which does)")
-    from evaluation.bench import run
-
-    result, text = run(quick_only=args.quick)
+    result, text = _evaluation("bench")(quick_only=args.quick)
     _emit(args, result, text)
     return EXIT_OK
 
 
 def cmd_eval(args) -> int:
     """Evaluate the answers on the hand-written questions (evaluation/data/answer_eval_*.jsonl); writes bench/answers.json."""
-    from .chain import load_engine
-    from evaluation.eval_answers import run, summary, table
-
-    result = run(load_engine(_settings(args), _log))
-    _emit(args, summary(result), table(result))
+    result, text = _evaluation("eval")(settings=_settings(args), log=_log)
+    _emit(args, result, text)
     return EXIT_OK
 
 
@@ -205,7 +210,7 @@ def _read_password(name: str) -> str:
 
         first = getpass.getpass(f"password for {name}: ")
         if getpass.getpass("again: ") != first:
-            raise CommandError("the two passwords differ; nothing was changed")
+            raise UserError("the two passwords differ; nothing was changed")
         return first
     return sys.stdin.readline().rstrip("\r\n")
 

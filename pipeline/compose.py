@@ -9,19 +9,17 @@ the question, a line saying so: never a factual claim, and no connective asserti
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import Stemmer
 
 from .index import NoteIndex
 from .rank import Ranker, asks_quantity, has_number, relevance, sentence_terms
 from .retrieve import Hit, top_rows
-from .coverage import names, spelled_out, topic_words
+from .coverage import names, spelled_out
 from .settings import Settings
-from .text import word_count
+from .text import acronyms, topic_stems, word_count
 
 SOURCE_NAME_NOTES = 2  # a paper's name is mentioned by its own note and perhaps one that contrasts with it
 
@@ -106,38 +104,27 @@ def note_passages(index: NoteIndex, row: int) -> list[Passage]:
     note = index.notes[row]
     heads = index.head_matrix(row)
     body = index.sentence_vectors[index.sentence_rows(row).start:index.sentence_rows(row).stop]
-    summary = [Passage(row, t, v, True, i, _stems(t)) for i, (t, v) in enumerate(zip(note.heads[1:], heads[1:]))]
-    return summary + [Passage(row, t, v, False, len(summary) + i, _stems(t)) for i, (t, v) in enumerate(zip(note.sentences, body))]
-
-
-# Sentences that lean on a previous one ("This study...", "They...") read badly out of context.
-_STEMMER = Stemmer.Stemmer("english")
+    summary = [Passage(row, t, v, True, i, topic_stems(t)) for i, (t, v) in enumerate(zip(note.heads[1:], heads[1:]))]
+    return summary + [Passage(row, t, v, False, len(summary) + i, topic_stems(t)) for i, (t, v) in enumerate(zip(note.sentences, body))]
 
 
 def _compound_parts(stems: frozenset[str]) -> frozenset[str]:
     return frozenset(part for w in stems if "-" in w for part in w.split("-") if part)
 
 
-def _stems(text: str) -> frozenset[str]:
-    # A hyphenated compound is stemmed part by part ("sleeper-agents" -> "sleeper-agent"), so its parts can be
-    # matched on their own.
-    return frozenset("-".join(_STEMMER.stemWords(w.split("-"))) if "-" in w else _STEMMER.stemWord(w)
-                     for w in topic_words(text))
-
-
 def _with_acronyms(text: str, said: frozenset[str], notes_text: str) -> frozenset[str]:
     """The text's stemmed topic words, where a phrase spelling out an acronym the passages use stands for that
     acronym ('reinforcement learning from human feedback' is 'rlhf' when the notes write RLHF), and an acronym
     the passages only spell out stands for their words ('CAI' is 'constitutional ai')."""
-    stems = _stems(text)
+    stems = topic_stems(text)
     for acronym, phrase in spelled_out(text).items():
         if len(acronym) >= 3 and acronym in said and acronym not in stems:
-            stems = (stems - _stems(phrase)) | {acronym}
-    for token in re.findall(r"\b[A-Z]{3,6}\b", text):
+            stems = (stems - topic_stems(phrase)) | {acronym}
+    for token in acronyms(text):
         if token.lower() not in said and token.lower() in stems:
             phrase = spelled_out(notes_text, len(token) + 2, names_only=True).get(token.lower())
             if phrase:
-                stems = (stems - {token.lower()}) | _stems(phrase)
+                stems = (stems - {token.lower()}) | topic_stems(phrase)
     return stems
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .text import STOPWORDS
+from .text import STOPWORDS, acronyms, alphanumeric_words, terms_as_written, topic_words
 
 # Vocabulary of the fields next to post-training. A phrase here that the candidate notes never use
 # names a topic they do not cover; one they do use is simply covered (so a note added on, say,
@@ -54,18 +54,7 @@ NEIGHBOURING_FIELD_TERMS = tuple(sorted({
     "benchmark contamination", "contamination", "leaked", "leakage",
 }, key=lambda t: (-len(t), t)))
 
-# Words that carry no topic of their own: question scaffolding and the field's most common words.
-GENERIC = frozenset("""
-    model models language llm llms ai system systems method methods approach work works way ways good best
-    better worse does do did happen happens happened make makes made use used using help helps affect affects
-    effect effects change changes really actually exactly much many often usually typically still also
-    really whether versus vs compared compare difference differ differs people someone something thing things
-    need needs needed paper papers study studies result results finding findings research researchers
-    question answer say says said tell show shows showed mean means kind kinds type types part
-    """.split())
-
 _PHRASES = [re.compile(rf"(?<![\w-]){re.escape(t)}(?![\w-])", re.IGNORECASE) for t in NEIGHBOURING_FIELD_TERMS]
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\.']*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -122,25 +111,20 @@ def find_gaps(question: str, note_texts: list[str]) -> Coverage:
         for m in pattern.finditer(question):
             if not any(s <= m.start() < e for s, e, _ in gaps) and not _used_in(m.group(0), texts, lowered):
                 gaps.append((m.start(), m.end(), m.group(0)))
-    for m in _TOKEN.finditer(question):
-        token = m.group(0).rstrip(".")
-        first = _starts_sentence(question, m.start())
+    for start, token in terms_as_written(question):
+        token = token.rstrip(".")
+        first = _starts_sentence(question, start)
         # In a compound ('RL-tuned', 'FLAN-style') only the parts that are names must appear in the notes.
         parts = [p for p in token.split("-") if len(p) > 1 and _is_name(p, first and p == token.split("-")[0])]
-        if (len(token) > 1 and _is_name(token, first) and not any(s <= m.start() < e for s, e, _ in gaps)
+        if (len(token) > 1 and _is_name(token, first) and not any(s <= start < e for s, e, _ in gaps)
                 and not _used_in(token, texts, lowered) and not all(_used_in(p, texts, lowered) for p in parts or [token])
                 and not _spelled_in(re.sub(r"(?i)'?s$", "", token), texts)):
-            gaps.append((m.start(), m.start() + len(token), token))
+            gaps.append((start, start + len(token), token))
     gaps = _merge_adjacent(sorted(gaps), question)
     remainder = question
     for start, end, _ in reversed(gaps):
         remainder = remainder[:start] + remainder[end:]
     return Coverage([g for _, _, g in gaps], " ".join(remainder.split()))
-
-
-def topic_words(text: str) -> list[str]:
-    """Content words that carry a topic: not stopwords, not question scaffolding."""
-    return [w for w in re.findall(r"[a-z][a-z0-9\-]+", text.lower()) if w not in STOPWORDS and w not in GENERIC]
 
 
 _PART_BREAK = re.compile(
@@ -157,7 +141,6 @@ def question_parts(question: str) -> list[str]:
 
 
 _LINK_WORDS = frozenset("of from with for and the to in on by via a an".split())
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 
 def spelled_out(text: str, longest: int = 6, names_only: bool = False) -> dict[str, str]:
@@ -165,7 +148,7 @@ def spelled_out(text: str, longest: int = 6, names_only: bool = False) -> dict[s
     learning from human feedback' -> 'rlhf', 'Constitutional AI' -> 'cai' (a word in capitals gives all its
     letters; short linking words such as 'from' or 'with' give none). `names_only`: only spans whose words are
     capitalised."""
-    tokens = _WORD.findall(text)
+    tokens = alphanumeric_words(text)
     counts: dict[str, dict[str, int]] = {}
     for i, first in enumerate(tokens):
         if first.lower() in _LINK_WORDS:
@@ -194,7 +177,7 @@ def expand_acronyms(question: str, note_texts: list[str]) -> str:
     """The question with each acronym the notes never write but spell out in capitalised words followed by
     their words ('CAI' -> 'Constitutional AI (CAI)'), so that its embedding knows what it asks about."""
     texts = "\n".join(note_texts)
-    for token in dict.fromkeys(re.findall(r"\b[A-Z]{3,6}\b", question)):
+    for token in dict.fromkeys(acronyms(question)):
         if not _used_in(token, texts, texts.lower()):
             phrase = spelled_out(texts, len(token) + 2, names_only=True).get(token.lower())
             if phrase:
@@ -213,7 +196,7 @@ def subject_uncovered(question: str, gaps: list[str]) -> bool:
 def terms(question: str) -> list[str]:
     """The coined terms a question uses: hyphenated compounds ('quokka-pangolin'), acronyms and names with inner
     capitals or digits ('RLCR', 'GPT-4'); a plain capitalised word ('French') is too ordinary to count."""
-    found = [m.group(0).rstrip(".") for m in _TOKEN.finditer(question)]
+    found = [token.rstrip(".") for _, token in terms_as_written(question)]
     coined = [t for t in found if "-" in t.strip("-") or any(c.isupper() for c in t[1:]) or any(c.isdigit() for c in t)]
     return list(dict.fromkeys(t for t in coined if any(c.isalpha() for c in t)))
 
@@ -221,9 +204,9 @@ def terms(question: str) -> list[str]:
 def names(question: str) -> list[str]:
     """The names a question uses (acronyms, CamelCase, capitalised words inside it), as written."""
     found = []
-    for m in _TOKEN.finditer(question):
-        token = m.group(0).rstrip(".")
-        first = _starts_sentence(question, m.start())
+    for start, token in terms_as_written(question):
+        token = token.rstrip(".")
+        first = _starts_sentence(question, start)
         if len(token) > 1 and _is_name(token, first):
             found.append(re.sub(r"(?i)'s$", "", token))
     return found

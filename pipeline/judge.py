@@ -9,7 +9,6 @@ verified by `pipeline.judge_install`; `python -m pipeline.judge install|status` 
 """
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import math
@@ -18,8 +17,6 @@ import re
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -275,26 +272,32 @@ def read_choice(choice: dict) -> tuple[float, float, str]:
 
 
 class ServerJudge(Judge):
-    """Any OpenAI-compatible chat server (llama.cpp, vLLM, hosted). `mode` tells how the last verdict was
-    read: "logprobs" (from the Yes/No top logprobs) or "text" (the server returned none; 0.9 or 0.1)."""
+    """Any OpenAI-compatible chat server (llama.cpp, vLLM, hosted), asked through the client the LLM composer uses
+    (`llm_client.openai_chat_model`). `mode` tells how the last verdict was read: "logprobs" (from the Yes/No top
+    logprobs) or "text" (the server returned none; 0.9 or 0.1)."""
 
     def __init__(self, base_url: str, model: str, timeout_s: float = 60.0, api_key_env: str = "OPENAI_API_KEY"):
         self.name, self.model, self.timeout_s = f"server:{model}", model, timeout_s
         self.url = base_url.rstrip("/") + "/chat/completions"
-        self.api_key = os.environ.get(api_key_env)
         self.mode = "none"
+        if find_spec("langchain_openai") is None:
+            raise JudgeUnavailable(f"the judge server at {self.url} is asked through langchain-openai, which is not "
+                                   f"installed in {sys.executable}; install it with `.venv/bin/pip install -e '.[llm]'`")
+        from .llm_client import openai_chat_model
+
+        # the chat-completions client itself: the judge needs the raw reply, whose top logprobs LangChain's message drops
+        self._client = openai_chat_model(model, base_url, timeout_s, api_key_env, max_tokens=1).client
 
     def _post(self, body: dict) -> dict:
-        headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})
-        request = urllib.request.Request(self.url, json.dumps(body).encode(), headers, method="POST")
+        import openai
+
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace")
-            raise JudgeUnavailable(f"the judge server at {self.url} answered HTTP {exc.code}: {detail}; check the "
+            return self._client.with_raw_response.create(**body).http_response.json()
+        except openai.APIStatusError as exc:
+            detail = exc.response.content[:300].decode("utf-8", "replace")
+            raise JudgeUnavailable(f"the judge server at {self.url} answered HTTP {exc.status_code}: {detail}; check the "
                                    f"model name '{self.model}' and the server's log") from exc
-        except (OSError, http.client.HTTPException, ValueError) as exc:  # refused, timed out, cut off, or not JSON
+        except (openai.APIConnectionError, OSError, ValueError) as exc:  # refused, timed out, cut off, or not JSON
             raise JudgeUnavailable(f"the judge server at {self.url} did not answer ({type(exc).__name__}: {exc}); "
                                    "start an OpenAI-compatible server there or fix the base URL") from exc
 

@@ -1,15 +1,14 @@
 """Optional LLM composer, kept honest by the grounding scorer.
 
-Any LangChain chat model can be plugged in (`chat_model` builds the OpenAI-compatible and Ollama
-ones from flags). The model writes a synthesis citing `[note-id]`; then citations to notes that were
-not retrieved are dropped, every sentence is scored, and in strict mode an unsupported sentence is
-sent back once with its evidence for repair and removed if it still fails. The answer says what
+Any LangChain chat model can be plugged in (`chat_model` builds the OpenAI-compatible one, through
+`llm_client`, and the Ollama one from flags). The model writes a synthesis citing `[note-id]`; then
+citations to notes that were not retrieved are dropped, every sentence is scored, and in strict mode an
+unsupported sentence is sent back once with its evidence for repair and removed if it still fails. The answer says what
 was removed. Any failure of the model (unreachable, timeout, garbage) raises `LLMFailure`, and the
 chain falls back to the default composer.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,6 +19,7 @@ from .compose import AnswerSentence, Draft, next_lines, reading_line
 from .errors import InquireError
 from .ground import GroundingScorer
 from .index import NoteIndex
+from .llm_client import openai_chat_model
 from .retrieve import Hit
 
 LLM_KINDS = ("openai", "ollama")
@@ -77,13 +77,7 @@ def chat_model(cfg: LLMSettings):
     if not cfg.model:
         raise LLMFailure("an LLM model name is required (--model, or 'Model name' in the page): the name the server knows")
     if cfg.kind == "openai":
-        from langchain_openai import ChatOpenAI
-
-        # LangChain sends max_tokens as OpenAI's newer max_completion_tokens, which llama.cpp's server ignores;
-        # local servers get the classic field instead (hosted OpenAI rejects requests carrying both).
-        limit = {"extra_body": {"max_tokens": cfg.max_tokens}} if cfg.base_url else {"max_tokens": cfg.max_tokens}
-        return ChatOpenAI(model=cfg.model, base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env) or "not-needed",
-                          timeout=cfg.timeout_s, max_retries=0, temperature=0, **limit)
+        return openai_chat_model(cfg.model, cfg.base_url, cfg.timeout_s, cfg.api_key_env, cfg.max_tokens)
     from langchain_ollama import ChatOllama
 
     return ChatOllama(model=cfg.model, base_url=cfg.base_url, temperature=0, num_predict=cfg.max_tokens,

@@ -310,15 +310,6 @@ def related_problems(notes: list[Note], corpus_dir: Path) -> list[Problem]:
     return problems
 
 
-def check_new_note(path: Path, corpus_dir: Path) -> Note:
-    """Validate a note file about to be added: its file checks (size, encoding, symlink), its text (its id
-    must be the file name's stem), and the corpus it would join."""
-    raw, problems = read_note_text(path)
-    if raw is None:
-        raise NoteError(problems)
-    return check_note_text(raw, str(path), corpus_dir, expected_id=path.stem)
-
-
 def check_note_text(raw: str, origin: str, corpus_dir: Path, expected_id: str | None = None,
                     earlier: list[Problem] | None = None) -> Note:
     """Validate a note about to be added from its text (a form, an upload, a file already read): the id comes

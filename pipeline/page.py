@@ -1,7 +1,7 @@
 """The web page's layout and handlers (Gradio). Each handler asks the gate whether the caller may act (role and
 rate limit, on the server: a hidden control or a hand-made request is no way round it), parses the form, calls
-the workbench and renders; user errors become messages, anything else is a bug and shows as one. Imported by
-`pipeline.web` once the workbench has started loading, since importing Gradio takes seconds."""
+the page service and renders; user errors become messages, anything else is a bug and shows as one. Imported by
+`pipeline.web` once the page service has started loading, since importing Gradio takes seconds."""
 from __future__ import annotations
 
 import functools
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from .errors import InquireError
+from .errors import InquireError, UserError
 from .ground import JUDGE_MODES
 from .guard import Gate
 from .llm_compose import chat_model
 from .model_servers import NO_LLM, Composers
 from .notes import MAX_FILE_BYTES
 from .render import answer_html, history_html, listing_html, score_html, streaming_html
-from .service import Workbench, error_message, note_markdown
+from .service import PageService, error_message, note_markdown
 
 CSS = """
 .sent { padding: 1px 2px; border-radius: 3px; }
@@ -61,16 +61,16 @@ def _sources_lines(note: dict) -> str:
 
 
 class Handlers:
-    """What the page's controls do, over one workbench, each call first passed by the gate."""
+    """What the page's controls do, over one page service, each call first passed by the gate."""
 
-    def __init__(self, bench: Workbench, gate: Gate, composers: Composers):
-        self.bench, self.gate, self.composers = bench, gate, composers
+    def __init__(self, service: PageService, gate: Gate, composers: Composers):
+        self.service, self.gate, self.composers = service, gate, composers
 
     def ask(self, question: str, composer: str, base_url: str, model: str, timeout: float, strict: bool,
             request: gr.Request, progress=gr.Progress()):
         """Without an LLM: one answer. With one: its reply streams in, then the grounded answer replaces it.
         Notes changed on disk are embedded first, with a progress bar."""
-        bench = self.bench
+        service = self.service
         def track(fraction: float, message: str) -> None:  # notes changed on disk are embedded first
             progress(fraction, desc=message)
 
@@ -78,10 +78,10 @@ class Handlers:
             self.gate.check(request, "ask")
             llm = self.composers.settings(composer, base_url, model, timeout)
             if llm is None:
-                answer = bench.ask(question, progress=track)
+                answer = service.ask(question, progress=track)
             else:
                 answer = None
-                for event, value in bench.ask_stream(question, chat_model(llm), bool(strict), progress=track):
+                for event, value in service.ask_stream(question, chat_model(llm), bool(strict), progress=track):
                     if event == "text":
                         yield streaming_html(value), gr.update(choices=[], value=None)
                     else:
@@ -89,7 +89,7 @@ class Handlers:
         except ERRORS as exc:
             yield _error_html(exc), gr.update(choices=[], value=None)
             return
-        yield answer_html(answer, bench.notes()), gr.update(choices=answer["next_lines"], value=None)
+        yield answer_html(answer, service.notes()), gr.update(choices=answer["next_lines"], value=None)
 
     def follow(self, line: str | None, composer, base_url, model, timeout, strict, request: gr.Request):
         """A next inquiring line, clicked: it becomes the question and is asked."""
@@ -102,14 +102,14 @@ class Handlers:
     def score(self, text: str, judge: str, request: gr.Request) -> str:
         try:
             self.gate.check(request, "score")
-            return score_html(self.bench.score(text, judge))
+            return score_html(self.service.score(text, judge))
         except ERRORS as exc:
             return _error_html(exc)
 
     def browse(self, query: str, request: gr.Request) -> str:
         try:
             self.gate.check(request, "search" if (query or "").strip() else "read")
-            return listing_html(self.bench.search_notes(query), len(self.bench.notes()), query)
+            return listing_html(self.service.search_notes(query), len(self.service.notes()), query)
         except ERRORS as exc:
             return _error_html(exc)
 
@@ -135,7 +135,7 @@ class Handlers:
                 markdown = path.read_bytes().decode("utf-8")
             else:
                 markdown, earlier = note_markdown(note_id, title, summary, body, sources, tags, related)
-            r = self.bench.add_note(markdown, progress=lambda f, m: progress(f, desc=m), replace=bool(replace),
+            r = self.service.add_note(markdown, progress=lambda f, m: progress(f, desc=m), replace=bool(replace),
                                     by=caller.name, address=caller.address, earlier=earlier)
         except UnicodeDecodeError:
             return "The upload is not UTF-8 text; save the note as UTF-8 Markdown.", gr.update(), *keep_form
@@ -150,7 +150,7 @@ class Handlers:
         """Fill the form with a note's current text, to edit it and replace it."""
         try:
             self.gate.check(request, "replace")
-            note = self.bench.notes().get((note_id or "").strip())
+            note = self.service.notes().get((note_id or "").strip())
             if note is None:
                 return f"There is no note '{note_id}'; the Notes tab lists them.", *_unchanged(FORM_FIELDS + 1)
         except ERRORS as exc:
@@ -162,7 +162,7 @@ class Handlers:
     def history(self, note_id: str, request: gr.Request):
         try:
             self.gate.check(request, "history")
-            found = self.bench.note_history((note_id or "").strip())
+            found = self.service.note_history((note_id or "").strip())
         except ERRORS as exc:
             return _error_html(exc), gr.update(choices=[], value=None)
         numbers = [v["version"] for v in found["versions"]]
@@ -172,8 +172,8 @@ class Handlers:
         try:
             caller = self.gate.check(request, "restore")
             if version in (None, ""):
-                raise InquireError("choose a version to restore (press 'Show history' first)")
-            r = self.bench.restore((note_id or "").strip(), int(version), caller.name, caller.address,
+                raise UserError("choose a version to restore (press 'Show history' first)")
+            r = self.service.restore((note_id or "").strip(), int(version), caller.name, caller.address,
                                    progress=lambda f, m: progress(f, desc=m))
         except ERRORS as exc:
             return error_message(exc), gr.update(), gr.update()
@@ -184,7 +184,7 @@ class Handlers:
     def update(self, full: bool, request: gr.Request, progress) -> str:
         try:
             caller = self.gate.check(request, "rebuild")
-            r = self.bench.rebuild(progress=lambda f, m: progress(f, desc=m), full=full, by=caller.name, address=caller.address)
+            r = self.service.rebuild(progress=lambda f, m: progress(f, desc=m), full=full, by=caller.name, address=caller.address)
         except ERRORS as exc:
             return error_message(exc)
         if full:
@@ -294,44 +294,44 @@ def _score_tab(h: Handlers) -> None:
     score_button.click(h.score, [pasted, judge_mode], report, **_private("page_score"))
 
 
-def _api_endpoints(bench: Workbench, gate: Gate) -> None:
+def _api_endpoints(service: PageService, gate: Gate) -> None:
     """Named endpoints for gradio_client: the same JSON as `inquire ask --json` / `inquire score --json`, and
     the note writes. Each passes the gate first, as the page's controls do."""
 
     @_api
     def ask(question: str, request: gr.Request) -> dict:
         gate.check(request, "ask")
-        return bench.ask(question)
+        return service.ask(question)
 
     @_api
     def score(text: str, judge: str, request: gr.Request) -> dict:
         gate.check(request, "score")
-        return bench.score(text, judge)
+        return service.score(text, judge)
 
     @_api
     def add_note(markdown: str, request: gr.Request) -> dict:
         caller = gate.check(request, "add")
-        return bench.add_note(markdown, by=caller.name, address=caller.address)
+        return service.add_note(markdown, by=caller.name, address=caller.address)
 
     @_api
     def replace_note(markdown: str, request: gr.Request) -> dict:
         caller = gate.check(request, "replace")
-        return bench.add_note(markdown, replace=True, by=caller.name, address=caller.address)
+        return service.add_note(markdown, replace=True, by=caller.name, address=caller.address)
 
     @_api
     def rebuild(request: gr.Request) -> dict:
         caller = gate.check(request, "rebuild")
-        return bench.rebuild(by=caller.name, address=caller.address)
+        return service.rebuild(by=caller.name, address=caller.address)
 
     @_api
     def history(note_id: str, request: gr.Request) -> dict:
         gate.check(request, "history")
-        return bench.note_history(note_id)
+        return service.note_history(note_id)
 
     @_api
     def restore(note_id: str, version: float, request: gr.Request) -> dict:
         caller = gate.check(request, "restore")
-        return bench.restore(note_id, int(version), caller.name, caller.address)
+        return service.restore(note_id, int(version), caller.name, caller.address)
 
     with gr.Row(visible=False):
         api_in, api_out = gr.Textbox(), gr.JSON()
@@ -346,8 +346,8 @@ def _api_endpoints(bench: Workbench, gate: Gate) -> None:
         gr.Button().click(restore, [api_in, api_version], api_out, api_name="restore")
 
 
-def build_page(bench: Workbench, gate: Gate, composers: Composers) -> gr.Blocks:
-    h = Handlers(bench, gate, composers)
+def build_page(service: PageService, gate: Gate, composers: Composers) -> gr.Blocks:
+    h = Handlers(service, gate, composers)
     with gr.Blocks(title="Inquire") as page:
         gr.Markdown("# Inquire\nAsk a question of the research notes; every sentence is cited and checked against what it cites.")
         signed_in = gr.Markdown()
@@ -359,6 +359,6 @@ def build_page(bench: Workbench, gate: Gate, composers: Composers) -> gr.Blocks:
             _desk_tab(h, query, listing)
         with gr.Tab("Score"):
             _score_tab(h)
-        _api_endpoints(bench, gate)
+        _api_endpoints(service, gate)
         page.load(h.whoami, None, [signed_in, desk], **_private("page_whoami"))
     return page

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import bm25s
 import numpy as np
-import Stemmer
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -13,6 +12,7 @@ from pydantic import ConfigDict
 
 from .index import NoteIndex
 from .settings import Settings
+from .text import stemmer
 
 CANDIDATES = 50  # per ranking, before fusion
 DENSE_CANDIDATES = 1000  # notes whose sentences are scored against the query
@@ -63,15 +63,15 @@ def dense_note_scores(index: NoteIndex, query_vector: np.ndarray, also: np.ndarr
 
 
 class NoteSearch:
-    """Holds what queries need from a loaded index: the embedder and a BM25 model over note texts."""
+    """Holds what queries need from a loaded index: the embedder and a BM25 model over note texts (stemmed, so
+    "agree" matches "agreement")."""
 
     def __init__(self, index: NoteIndex, embedder, settings: Settings):
         self.index, self.embedder, self.settings = index, embedder, settings
         self.bm25 = bm25s.BM25()
-        self.stemmer = Stemmer.Stemmer("english")  # so "agree" matches "agreement"
         self._has_text = bool(index.notes)
         if self._has_text:
-            tokens = bm25s.tokenize([n.text for n in index.notes], stopwords="en", stemmer=self.stemmer, show_progress=False)
+            tokens = bm25s.tokenize([n.text for n in index.notes], stopwords="en", stemmer=stemmer(), show_progress=False)
             self.bm25.index(tokens, show_progress=False)
 
     def embed_query(self, query: str) -> np.ndarray:
@@ -81,7 +81,7 @@ class NoteSearch:
         scores = np.zeros(len(self.index.notes), dtype=np.float32)
         if not self._has_text:
             return scores
-        tokens = bm25s.tokenize([query], stopwords="en", stemmer=self.stemmer, show_progress=False)
+        tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer(), show_progress=False)
         if not tokens.ids or not tokens.ids[0]:
             return scores
         return np.asarray(self.bm25.get_scores(_query_tokens(tokens)), dtype=np.float32)
@@ -106,7 +106,7 @@ class NoteSearch:
             return set()
         found: set[str] = set()
         for term in terms:
-            tokens = bm25s.tokenize([term], stopwords="en", stemmer=self.stemmer, show_progress=False)
+            tokens = bm25s.tokenize([term], stopwords="en", stemmer=stemmer(), show_progress=False)
             words = _query_tokens(tokens) if tokens.ids and tokens.ids[0] else []
             rows = None
             for word in words:

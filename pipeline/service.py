@@ -1,28 +1,138 @@
-"""The one front door for both faces (the CLI and the page): add, replace, delete and restore a note, rebuild,
-ask, ask-stream, score, score a batch, search. The `Workbench` keeps one engine for the page, swapped after
-index changes; the module-level functions serve the CLI, which needs no long-lived engine."""
+"""The one front door for both faces (the CLI and the page) and all the wiring behind it: open (build or repair)
+the index, choose and load the grounding judge, load the engine, score a cited text; add, replace, delete and
+restore a note, rebuild, ask, ask-stream, score a batch, search. The `PageService` keeps one engine for the page,
+swapped after index changes; the module-level functions serve the CLI, which needs no long-lived engine."""
 from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from . import history
-from .chain import AnswerEngine, JudgeChoice, load_engine, open_index, score_text
-from .errors import InquireError
-from .ground import JUDGE_MODES
-from .index import build_index
+from .chain import AnswerEngine, grounding_summary
+from .errors import UserError
 from .files import write_atomic
+from .ground import JUDGE_MODES, citation_metrics
+from .index import IndexBusy, IndexCorrupt, IndexMissing, IndexWriteError, NoteIndex, build_index, load_index
 from .notes import NoteError, Problem, check_note_text, corpus_signature, load_corpus
 from .settings import Settings
 
 
-class UserError(InquireError, ValueError):
-    """A problem to show the user as is: it already says what is wrong and what to do."""
+def open_index(settings: Settings, embedder, log=None, progress=None) -> NoteIndex:
+    """Load the index, building or repairing it first when it is missing, corrupt or out of date;
+    `progress(fraction, message)` follows any embedding."""
+    try:
+        index = load_index(settings, embedder.name, embedder.dim)
+    except (IndexMissing, IndexCorrupt) as exc:
+        if log:
+            log(f"{exc}; rebuilding the index")
+        build_index(settings, embedder, full=isinstance(exc, IndexCorrupt), progress=progress)
+        return load_index(settings, embedder.name, embedder.dim)
+    corpus = load_corpus(settings.corpus_dir)
+    if not corpus.problems and sorted(n.hash for n in index.notes) != sorted(n.hash for n in corpus.notes):
+        try:
+            build_index(settings, embedder, corpus=corpus, wait_seconds=0, progress=progress)
+        except IndexBusy:  # a build is running: answer from the index we have rather than wait
+            if log:
+                log("the corpus changed and another build is running; answering from the current index")
+            return index
+        except IndexWriteError as exc:
+            if log:
+                log(f"the corpus changed but could not update the index: {exc}")
+            return index
+        if log:
+            log("the corpus changed since the index was built; updated it")
+        index = load_index(settings, embedder.name, embedder.dim)
+    return index
 
 
-class Workbench:
+@dataclass(frozen=True)
+class JudgeChoice:
+    """Which grounding judge to use: `mode` auto | features | llm (see ground.JUDGE_MODES), and where the
+    judge runs: an OpenAI-compatible server (`url`, `model`) or, without a url, the local model `model`."""
+
+    mode: str = "auto"
+    url: str | None = None
+    model: str | None = None
+
+
+def open_judge(choice: JudgeChoice) -> tuple[object | None, str]:
+    """(judge or None, a line saying which judge scores and why). Auto without an installed judge scores with
+    the features and says how to enable the judge; llm mode without one is an error naming the fix."""
+    from .judge import DEFAULT_MODEL, JudgeUnavailable, ServerJudge, load_local_judge
+
+    if choice.mode == "features":
+        return None, "features"
+    if choice.url:
+        if not choice.model:
+            raise JudgeUnavailable(f"--judge-url {choice.url} needs --judge-model, the model name the server knows")
+        return ServerJudge(choice.url, choice.model), f"judge {choice.model} at {choice.url}"
+    try:
+        judge = load_local_judge(choice.model or DEFAULT_MODEL)
+    except JudgeUnavailable as exc:
+        if choice.mode == "llm":
+            raise
+        return None, f"features (the LLM judge is not available: {exc})"
+    return judge, f"local judge {choice.model or DEFAULT_MODEL}"
+
+
+def load_engine(settings: Settings, log=None, llm=None, strict: bool = True, judge: JudgeChoice | None = None) -> AnswerEngine:
+    from .embed import load_embedder
+
+    embedder = load_embedder(settings.batch_size)
+    judge_model, note = open_judge(judge) if judge else (None, "features")
+    return AnswerEngine(open_index(settings, embedder, log), embedder, settings, llm=llm, strict=strict, judge=judge_model,
+                        judge_mode=judge.mode if judge else "features", judge_note=note)
+
+
+def score_text(engine: AnswerEngine, text: str, mode: str | None = None) -> dict:
+    """Grounding report for any cited answer: ours or one pasted from another assistant. `mode` (auto,
+    features, llm) overrides the engine's judge mode for this answer."""
+    from .cited import parse_cited_answer
+
+    parsed = parse_cited_answer(text)
+    unknown = list(parsed.unresolved)
+    pairs = []
+    for s in parsed.sentences:
+        known = [c for c in s.citations if engine.index.row(c) is not None]
+        unknown += [f"[{c}]" for c in s.citations if engine.index.row(c) is None]
+        pairs.append((s.text, known))
+    metrics = citation_metrics(pairs, engine.scorer, mode)
+    sentences = []
+    for s, (_, known), g in zip(parsed.sentences, pairs, metrics["joint"]):
+        unsupported = list(g.unsupported)
+        missing = [c for c in s.citations if c not in known]
+        if missing:
+            unsupported.insert(0, "cites unknown note(s): " + ", ".join(missing))
+        if not s.citations:
+            unsupported.insert(0, "no citation")
+        sentences.append({"text": s.text, "citations": s.citations, "support": g.support, "supported": g.supported,
+                          "evidence": g.evidence, "unsupported": unsupported, "decided_by": g.decided_by,
+                          "judge_support": g.judge_support, "probe_support": g.probe_support, "threshold": g.threshold,
+                          "verdict": g.verdict, "clashes_with": g.clashes_with})
+    return {
+        "sentences": sentences,
+        **grounding_summary(metrics),
+        "unknown_citations": list(dict.fromkeys(unknown)),
+        "uncited_sentences": [x["text"] for x in sentences if not x["citations"]],
+        "judge": _judge_used(engine, mode),
+    }
+
+
+def _judge_used(engine: AnswerEngine, mode: str | None) -> str:
+    """Which stages scored: 'features', or the mode and the judge ('auto with local judge ...')."""
+    mode = mode or engine.scorer.mode
+    if engine.scorer.judge is None:
+        return engine.judge_note if mode != "features" else "features"
+    return "features" if mode == "features" else f"{mode} with {engine.judge_note}"
+
+
+class PageService:
+    """What the page calls: one engine (embedder, index, judge) kept for all visitors and swapped after index
+    changes, with the page's ask, score, search and note operations over it. (The benchmarks are evaluation/bench.py.)"""
+
     def __init__(self, settings: Settings, background: bool = False, judge: JudgeChoice | None = None):
         """With `background`, the engine (embedder and index) loads in a thread, so the page can be served
         meanwhile; the first call that needs it waits for it, and a load error surfaces there. `judge` is the
@@ -166,8 +276,6 @@ class Workbench:
     def _reload(self, signature: tuple) -> None:
         """Swap in the index just built. `signature` is the corpus as it was before the build, so a note edited
         during the build differs from it and is picked up at the next question."""
-        from .index import load_index
-
         embedder = self.engine.embedder
         self.engine = self.engine.with_index(load_index(self.settings, embedder.name, embedder.dim))
         self._signature = signature

@@ -1,9 +1,12 @@
-"""Plain-text helpers shared by every stage: sentence splitting, tokens, numbers, names, the logistic function."""
+"""Plain-text helpers shared by every stage: sentence splitting, tokens, numbers, names, the stemmer, the logistic
+function. Each tokenizer is named for what it cuts out of a text; the stages need different cuts (a claim's words
+with their numbers, a question's terms as written with their offsets, its topic words), and each cut lives here once."""
 from __future__ import annotations
 
 import hashlib
 import math
 import re
+import threading
 
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "cf.", "Fig.", "Eq.", "approx.", "No.", "Dr.", "etc.")
 _SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -12,6 +15,12 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+(?:\.\d+)?%?")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%|x\b)?")
 # A name token keeps inner dots and hyphens ("GPT-3.5", "Llama-2") and its case, which tells a name from a word.
 _NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-\.]*[A-Za-z0-9]|[A-Z]")
+# A term keeps inner hyphens, dots and apostrophes ("RL-tuned", "GPT-3.5", "model's") and may start with a digit ("4-bit").
+_TERM = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\.']*[A-Za-z0-9]|[A-Za-z0-9]")
+_TOPIC_TOKEN = re.compile(r"[a-z][a-z0-9\-]+")  # matched in lower-cased text
+_ALPHANUMERIC = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_ACRONYM = re.compile(r"\b[A-Z]{3,6}\b")
+_LOCAL = threading.local()  # one stemmer per thread (see `stemmer`)
 
 STOPWORDS = frozenset(
     """a an the and or but if then than that this these those of in on at to for from by with without
@@ -21,6 +30,16 @@ STOPWORDS = frozenset(
     down out off again further once only own same too very just also both each few more most other
     some any all one two s t""".split()
 )
+
+# Words that carry no topic of their own: question scaffolding and the field's most common words.
+GENERIC = frozenset("""
+    model models language llm llms ai system systems method methods approach work works way ways good best
+    better worse does do did happen happens happened make makes made use used using help helps affect affects
+    effect effects change changes really actually exactly much many often usually typically still also
+    really whether versus vs compared compare difference differ differs people someone something thing things
+    need needs needed paper papers study studies result results finding findings research researchers
+    question answer say says said tell show shows showed mean means kind kinds type types part
+    """.split())
 
 
 def content_hash(text: str) -> str:
@@ -50,6 +69,46 @@ def words(text: str) -> list[str]:
 
 def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def terms_as_written(text: str) -> list[tuple[int, str]]:
+    """Each term of the text as written, with its offset: a run of letters and digits keeping inner hyphens, dots
+    and apostrophes ('GPT-3.5', 'RL-tuned', "model's"); the candidates for a question's names and coined terms."""
+    return [(m.start(), m.group(0)) for m in _TERM.finditer(text)]
+
+
+def topic_words(text: str) -> list[str]:
+    """The words that carry a topic, lower-cased: two or more letters, digits or hyphens starting with a letter,
+    neither stopwords nor question scaffolding (GENERIC)."""
+    return [w for w in _TOPIC_TOKEN.findall(text.lower()) if w not in STOPWORDS and w not in GENERIC]
+
+
+def alphanumeric_words(text: str) -> list[str]:
+    """Runs of letters and digits starting with a letter, as written: hyphens and apostrophes split them
+    ('Clip-Higher' gives 'Clip' and 'Higher')."""
+    return _ALPHANUMERIC.findall(text)
+
+
+def acronyms(text: str) -> list[str]:
+    """Words of three to six capital letters, as written and in order (repeats kept): 'RLHF', 'CAI'."""
+    return _ACRONYM.findall(text)
+
+
+def stemmer():
+    """The English Snowball stemmer (PyStemmer) every stage stems with: BM25's tokens and the topic words. One
+    instance per thread, since a PyStemmer object keeps state between calls."""
+    if not hasattr(_LOCAL, "stemmer"):
+        import Stemmer
+
+        _LOCAL.stemmer = Stemmer.Stemmer("english")
+    return _LOCAL.stemmer
+
+
+def topic_stems(text: str) -> frozenset[str]:
+    """The text's topic words, stemmed. A hyphenated compound is stemmed part by part ("sleeper-agents" ->
+    "sleeper-agent"), so its parts can be matched on their own."""
+    stem = stemmer()
+    return frozenset("-".join(stem.stemWords(w.split("-"))) if "-" in w else stem.stemWord(w) for w in topic_words(text))
 
 
 def numbers(text: str) -> list[str]:

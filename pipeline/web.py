@@ -5,7 +5,7 @@
 On loopback without accounts the page works as it always has. Served to a group (`--auth`, or any other address)
 it requires a login for the page and every API call, uses only the operator's LLM servers, and rate-limits
 questions and scores. Any non-loopback address without `--auth` is refused unless `--no-auth` says so.
-The workbench (embedder and index) starts loading in a thread first, so it loads while Gradio is imported
+The page service (embedder and index) starts loading in a thread first, so it loads while Gradio is imported
 and the page starts; the page itself is in `pipeline/page.py`."""
 from __future__ import annotations
 
@@ -65,14 +65,13 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_REFUSED
     if args.no_auth and not is_loopback(args.host):
         print(open_warning(args.host, args.port, rate_limit), file=sys.stderr)
-    from .chain import JudgeChoice  # the heavy imports (numpy, faiss, LangChain) only once the options are sound
     from .notes import MAX_FILE_BYTES
-    from .service import Workbench
+    from .service import JudgeChoice, PageService  # the heavy imports (numpy, faiss, LangChain) only once the options are sound
 
-    workbench = Workbench(settings, background=True, judge=JudgeChoice("auto", args.judge_url, args.judge_model))
+    service = PageService(settings, background=True, judge=JudgeChoice("auto", args.judge_url, args.judge_model))
     from .page import CSS, build_page
 
-    page = build_page(workbench, Gate(accounts, RateLimiter(rate_limit)), composers)
+    page = build_page(service, Gate(accounts, RateLimiter(rate_limit)), composers)
     page.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, show_error=False, max_file_size=MAX_FILE_BYTES, css=CSS,
         auth=accounts.verify if accounts else None,

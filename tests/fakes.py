@@ -7,7 +7,7 @@ import numpy as np
 
 
 class FakeEmbedder:
-    name, dim, batch_size, kind = "fake-hashed-words", 64, 64, "fake"
+    name, dim, kind = "fake-hashed-words", 64, "fake"
 
     def _word(self, word: str) -> np.ndarray:
         seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")

@@ -30,6 +30,16 @@ def test_seed_question_cites_at_least_four_seed_notes(engine):
     assert answer["reading"].startswith("This reads the question as")
 
 
+def test_grounding_scores_a_copy_and_leaves_the_composers_draft_as_it_was(engine):
+    from pipeline.chain import Question
+
+    composition = engine._compose(engine._retrieve(Question(SEED_QUESTION, engine.settings.k)))
+    answer = engine._ground(composition)
+    assert [s.text for s in answer.draft.sentences] == [s.text for s in composition.draft.sentences]
+    assert all(s.support is None and s.supported is None and s.decided_by == "" for s in composition.draft.sentences)
+    assert all(s.support is not None and s.decided_by for s in answer.draft.sentences)
+
+
 def test_every_answer_sentence_is_quoted_from_the_note_it_cites(engine):
     answer = engine.ask("Does RLHF make models less honest?")
     for s in answer.draft.sentences:

@@ -1,16 +1,10 @@
 """A researcher's session in Debian's Chromium, driven by Playwright against the real server."""
-import shutil
-from pathlib import Path
-
 import pytest
 
-from conftest import SEED_QUESTION, note_text
+from conftest import ARTIFACTS, SEED_QUESTION, chromium, note_text
 from evaluation.server import running_app
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).with_name("artifacts")
 pytestmark = pytest.mark.browser
-SERVED = {}  # the folders the page fixture's server uses
 SCRIPT_NOTE = note_text(
     "script-injection-note",
     title="Can a note that carries a script tag about wombat burrows run code in the page?",
@@ -20,25 +14,12 @@ SCRIPT_NOTE = note_text(
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory, shipped):
-    from playwright.sync_api import sync_playwright
-
-    from pipeline.settings import Settings
-
-    assert Path(CHROMIUM).exists(), "Debian's Chromium is missing: `make test` installs it with apt-get install chromium"
-    base = tmp_path_factory.mktemp("browser")
-    shutil.copytree(shipped.corpus_dir, base / "corpus")
-    shutil.copytree(shipped.index_dir, base / "index")
-    ARTIFACTS.mkdir(exist_ok=True)
-    SERVED["settings"] = Settings(corpus_dir=base / "corpus", index_dir=base / "index")
-    with running_app(SERVED["settings"]) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+def page(served_workspace):
+    """One tab on the app served from `served_workspace` (the folders the tests below look into)."""
+    with running_app(served_workspace) as url, chromium() as browser:
         tab = browser.new_page(viewport={"width": 1280, "height": 1800})
         tab.goto(url)
         yield tab
-        browser.close()
 
 
 def ask(page, question: str):
@@ -182,8 +163,8 @@ def test_markup_in_a_note_is_shown_as_text_and_never_runs(page):
     assert page.locator(".inquire-answer script").count() == 0 and page.locator(".inquire-answer img").count() == 0
 
 
-def test_uploads_are_saved_under_their_validated_id_never_their_file_name(page, tmp_path):
-    settings = SERVED["settings"]
+def test_uploads_are_saved_under_their_validated_id_never_their_file_name(page, served_workspace, tmp_path):
+    settings = served_workspace
     before_parent = sorted(p.name for p in settings.corpus_dir.parent.iterdir())
     hostile = tmp_path / "..%2F..%2Fescape $(touch pwned); évil name.md"
     hostile.write_text(note_text("upload-name-note", title="Does an upload's file name ever decide where a note about okapi stripes is saved?"))
@@ -207,8 +188,8 @@ def test_uploads_are_saved_under_their_validated_id_never_their_file_name(page, 
     assert not (settings.corpus_dir.parent / "outside-note.md").exists() and not (settings.corpus_dir / "outside-note.md").exists()
 
 
-def test_an_upload_over_the_size_cap_is_refused_and_nothing_is_written(page, tmp_path):
-    settings = SERVED["settings"]
+def test_an_upload_over_the_size_cap_is_refused_and_nothing_is_written(page, served_workspace, tmp_path):
+    settings = served_workspace
     before = sorted(p.name for p in settings.corpus_dir.iterdir())
     big = tmp_path / "big-note.md"
     big.write_text(note_text("big-note", title="Can a note of more than a megabyte about capybara naps be uploaded?",
@@ -223,8 +204,8 @@ def test_an_upload_over_the_size_cap_is_refused_and_nothing_is_written(page, tmp
     assert sorted(p.name for p in settings.corpus_dir.iterdir()) == before
 
 
-def test_an_editor_loads_replaces_and_restores_a_note_from_the_desk(page):
-    settings = SERVED["settings"]
+def test_an_editor_loads_replaces_and_restores_a_note_from_the_desk(page, served_workspace):
+    settings = served_workspace
     original = (settings.corpus_dir / "dr-grpo-bias.md").read_bytes()
     page.goto(page.url)
     page.get_by_role("tab", name="Editor's desk").click()

@@ -1,36 +1,23 @@
 """A group's page in Debian's Chromium (Playwright), served with accounts: the login page, an editor's desk,
 and a reader who is offered no way to write."""
-import shutil
-
 import pytest
 
+from conftest import ARTIFACTS, chromium
 from evaluation.server import running_app
-from test_browser import ARTIFACTS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 PASSWORDS = {"edith": "edith's long password", "ralph": "ralph's long password"}
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, shipped):
-    from playwright.sync_api import sync_playwright
-
+def served(served_workspace):
     from pipeline.accounts import add_user
-    from pipeline.settings import Settings
 
-    base = tmp_path_factory.mktemp("browser-team")
-    shutil.copytree(shipped.corpus_dir, base / "corpus")
-    shutil.copytree(shipped.index_dir, base / "index")
-    add_user(base / "users.json", "edith", "editor", PASSWORDS["edith"])
-    add_user(base / "users.json", "ralph", "reader", PASSWORDS["ralph"])
-    ARTIFACTS.mkdir(exist_ok=True)
-    settings = Settings(corpus_dir=base / "corpus", index_dir=base / "index")
-    with running_app(settings, extra_args=("--auth", str(base / "users.json"))) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield browser, url, settings
-        browser.close()
+    users = served_workspace.corpus_dir.parent / "users.json"
+    add_user(users, "edith", "editor", PASSWORDS["edith"])
+    add_user(users, "ralph", "reader", PASSWORDS["ralph"])
+    with running_app(served_workspace, extra_args=("--auth", str(users))) as url, chromium() as browser:
+        yield browser, url, served_workspace
 
 
 def signed_in(served, name: str):

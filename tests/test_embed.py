@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, ROOT, corpus_copy
 from pipeline import embed as E
 from pipeline.notes import load_corpus
 
@@ -63,10 +63,8 @@ def test_each_kind_has_its_own_name_so_an_index_is_never_queried_with_other_vect
 
 def test_an_index_built_by_one_embedder_is_refused_by_another(tmp_path, reference):
     from pipeline.index import IndexCorrupt, build_index, load_index
-    from pipeline.settings import Settings
 
-    shutil.copytree(CORPUS, tmp_path / "corpus")
-    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    settings = corpus_copy(tmp_path)
     build_index(settings, E.load_embedder(64, "onnx-int8"))
     with pytest.raises(IndexCorrupt, match="run `inquire index`"):
         load_index(settings, reference.name, reference.dim)
@@ -98,7 +96,7 @@ def test_an_unknown_embedder_names_the_choices(monkeypatch):
 
 
 def test_the_cli_answers_without_importing_torch(tmp_path):
-    shutil.copytree(CORPUS, tmp_path / "corpus")
+    corpus_copy(tmp_path)
     code = ("import sys, json; from pipeline.cli import main; rc = main(sys.argv[1:]);"
             "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules);"
             "print(json.dumps({'rc': rc, 'heavy': heavy}))")

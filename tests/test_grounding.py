@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import cli_json
-from pipeline.chain import score_text
+from pipeline.service import score_text
 from pipeline.cited import parse_cited_answer
 
 T = "rlhf-truth-indifference"

@@ -2,7 +2,7 @@
 fields, and (marked `judge`, run by `make test-judge`) the real local judge on real notes."""
 import pytest
 
-from pipeline.chain import JudgeChoice, open_judge, score_text
+from pipeline.service import JudgeChoice, open_judge, score_text
 from pipeline.ground import JUDGE_MODES, GroundingScorer, JudgeCombination, feature_logit, load_combination
 from pipeline.judge import JudgeUnavailable, JudgeVerdict
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from pipeline import index as index_module
-from pipeline.chain import open_index
+from pipeline.service import open_index
 from pipeline.files import sha256_file
 from pipeline.index import IndexBusy, IndexCorrupt, build_index, build_lock, current_generation, load_index
 

@@ -4,16 +4,14 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import CORPUS
+from conftest import corpus_copy
 from fakes import FakeEmbedder
 from pipeline.index import IndexCorrupt, build_index, load_index
-from pipeline.settings import Settings
 
 
 @pytest.fixture
 def fake_workspace(tmp_path):
-    shutil.copytree(CORPUS, tmp_path / "corpus")
-    settings = Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    settings = corpus_copy(tmp_path)
     build_index(settings, FakeEmbedder())
     return settings
 

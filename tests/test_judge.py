@@ -241,7 +241,8 @@ def test_server_judge_reads_support_from_the_yes_and_no_top_logprobs(server, mon
     assert verdict.probability == pytest.approx(yes / (yes + no)) and verdict.logit == pytest.approx(math.log(yes / no))
     assert verdict.prompt_tokens == 87 and judge.mode == "logprobs" and verdict.seconds >= 0
     path, headers, body = server.seen[0]
-    assert path == "/v1/chat/completions" and headers["Authorization"] == "Bearer sk-test"
+    headers = {name.lower(): value for name, value in headers.items()}  # header names are case-insensitive
+    assert path == "/v1/chat/completions" and headers["authorization"] == "Bearer sk-test"
     assert body["max_tokens"] == 1 and body["temperature"] == 0 and body["logprobs"] is True and body["top_logprobs"] == 10
     assert body["model"] == "judge-model" and body["messages"][0] == {"role": "system", "content": J.SYSTEM}
     assert body["messages"][1]["content"].startswith("Source:\nAdversarial training concealed the behavior.\n\nClaim: ")

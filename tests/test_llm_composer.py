@@ -76,30 +76,30 @@ def test_unknown_llm_kind_is_a_clear_cli_error(capsys, shipped):
 
 def test_the_page_streams_the_reply_then_shows_the_grounded_answer(shipped):
     from pipeline.render import answer_html, streaming_html
-    from pipeline.service import Workbench
+    from pipeline.service import PageService
 
     reply = f"This reads the question as asking about RLHF and honesty.\n\n{GOOD} {UNSUPPORTED}"
-    bench = Workbench(shipped)
+    service = PageService(shipped)
     streaming = FakeListChatModel(responses=[reply, UNSUPPORTED], sleep=0.005)  # a pause per character, as a server streams
-    events = list(bench.ask_stream(Q, streaming, strict=True))
+    events = list(service.ask_stream(Q, streaming, strict=True))
     texts = [v for kind, v in events if kind == "text"]
     assert len(texts) >= 2 and all(reply.startswith(t) for t in texts) and texts[-1] == reply
     assert [kind for kind, _ in events][-1] == "answer" and [kind for kind, _ in events].count("answer") == 1
     answer = events[-1][1]
     assert answer["composer"] == "llm" and any("97%" in r["text"] for r in answer["llm"]["removed"])
     assert "checked and tinted when it finishes" in streaming_html(texts[0])
-    page = answer_html(answer, bench.notes())
+    page = answer_html(answer, service.notes())
     assert "strict grounding removed 1 sentence(s)" in page and "97%" in page and 'class="sent supported"' in page
 
 
 def test_the_page_says_why_the_llm_was_not_used(shipped):
     from pipeline.render import answer_html
-    from pipeline.service import Workbench
+    from pipeline.service import PageService
 
-    bench = Workbench(shipped)
-    answer = [v for kind, v in bench.ask_stream(Q, FakeListChatModel(responses=["no citations at all"])) if kind == "answer"][0]
+    service = PageService(shipped)
+    answer = [v for kind, v in service.ask_stream(Q, FakeListChatModel(responses=["no citations at all"])) if kind == "answer"][0]
     assert answer["composer"] == "default"
-    assert "LLM composer not used:" in answer_html(answer, bench.notes())
+    assert "LLM composer not used:" in answer_html(answer, service.notes())
 
 
 def test_uncited_supported_sentences_are_cited_for_the_model_and_repeats_dropped(engine):

@@ -84,10 +84,10 @@ def test_seed_question_with_a_real_model_in_strict_mode(llama_server, shipped, c
 
 def test_the_reply_streams_from_a_real_server(llama_server, shipped):
     from pipeline.llm_compose import LLMSettings, chat_model
-    from pipeline.service import Workbench
+    from pipeline.service import PageService
 
     model = chat_model(LLMSettings("openai", "smollm2", llama_server, timeout_s=300))
-    events = list(Workbench(shipped).ask_stream("Can poisoned pretraining data survive safety training?", model))
+    events = list(PageService(shipped).ask_stream("Can poisoned pretraining data survive safety training?", model))
     texts = [v for kind, v in events if kind == "text"]
     assert len(texts) >= 2 and texts[-1].startswith(texts[0])
     assert events[-1][0] == "answer" and events[-1][1]["llm"] is not None

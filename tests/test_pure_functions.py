@@ -76,3 +76,32 @@ def test_the_fitted_grounding_model_reads_the_features_by_name():
 
     assert NO_EVIDENCE.vector().tolist() == [0.0] * len(FEATURES)
     assert load_grounding_model().weights.shape == (len(MODEL_FEATURES),)  # loading checks the names it was fitted on
+
+
+@pytest.mark.parametrize("tokenizer, text, expected", [
+    ("terms_as_written", "Does RL-tuned GPT-3.5's 4-bit model win?", [(0, "Does"), (5, "RL-tuned"), (14, "GPT-3.5's"), (24, "4-bit"),
+                                                                     (30, "model"), (36, "win")]),
+    ("topic_words", "How does RLHF change the sleeper-agents' behaviour?", ["rlhf", "sleeper-agents", "behaviour"]),
+    ("alphanumeric_words", "Clip-Higher in DAPO's GRPO2 run", ["Clip", "Higher", "in", "DAPO", "s", "GRPO2", "run"]),
+    ("acronyms", "RLHF or CAI, then RLHF again; not DPOs or AI", ["RLHF", "CAI", "RLHF"]),
+])
+def test_each_tokenizer_cuts_what_its_name_says(tokenizer, text, expected):
+    from pipeline import text as T
+
+    assert getattr(T, tokenizer)(text) == expected
+
+
+def test_topic_stems_stem_a_compound_part_by_part():
+    from pipeline.text import topic_stems
+
+    assert topic_stems("The sleeper-agents persisted through training") == {"sleeper-agent", "persist", "train"}
+
+
+def test_the_perturbation_suite_reverses_with_its_own_words_not_the_scorers():
+    """evaluation/perturb.py's REVERSALS share no pair with the scorer's features.OPPOSITES, in either order, so
+    the suite's 'direction' cases do not measure that word list against itself."""
+    from evaluation.perturb import REVERSALS
+    from pipeline.features import OPPOSITES
+
+    scorers = {frozenset(pair) for pair in OPPOSITES}
+    assert [pair for pair in REVERSALS if frozenset(pair) in scorers] == []

@@ -6,19 +6,11 @@ from evaluation.server import running_app
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, shipped):
-    import shutil
-
+def client(served_workspace):
     from gradio_client import Client
 
-    from pipeline.settings import Settings
-
-    base = tmp_path_factory.mktemp("served")
-    shutil.copytree(shipped.corpus_dir, base / "corpus")
-    shutil.copytree(shipped.index_dir, base / "index")
-    settings = Settings(corpus_dir=base / "corpus", index_dir=base / "index")
-    with running_app(settings) as url:
-        yield Client(url, verbose=False), settings
+    with running_app(served_workspace) as url:
+        yield Client(url, verbose=False), served_workspace
 
 
 def test_ask_endpoint_returns_the_cli_json(client):

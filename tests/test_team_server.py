@@ -1,7 +1,6 @@
 """A page served to a group: the real server process with accounts (--auth), called with gradio_client and raw
 HTTP like any script, a hostile one included."""
 import json
-import shutil
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -41,18 +40,14 @@ class Listener:
 
 
 @pytest.fixture(scope="module")
-def team(tmp_path_factory, shipped):
+def team(served_workspace):
     from pipeline.accounts import add_user
-    from pipeline.settings import Settings
 
-    base = tmp_path_factory.mktemp("team")
-    shutil.copytree(shipped.corpus_dir, base / "corpus")
-    shutil.copytree(shipped.index_dir, base / "index")
-    settings = Settings(corpus_dir=base / "corpus", index_dir=base / "index")
+    settings, users = served_workspace, served_workspace.corpus_dir.parent / "users.json"
     for name, password in PASSWORDS.items():
-        add_user(base / "users.json", name, ROLES.get(name, "reader"), password)
+        add_user(users, name, ROLES.get(name, "reader"), password)
     operator, visitor = Listener(), Listener()
-    args = ("--auth", str(base / "users.json"), "--rate-limit", str(RATE_LIMIT), "--llm-server", f"lab={operator.url} tiny")
+    args = ("--auth", str(users), "--rate-limit", str(RATE_LIMIT), "--llm-server", f"lab={operator.url} tiny")
     with running_app(settings, extra_args=args) as url:
         yield {"url": url, "settings": settings, "operator": operator, "visitor": visitor}
     operator.server.shutdown()
