@@ -1,0 +1,59 @@
+"""The combination's fitting rule: its set weighting and short-circuit chosen by mean out-of-fold AUROC, each set
+measured as it is measured (WiCE at claim level)."""
+from types import SimpleNamespace
+
+import numpy as np
+from scipy.special import expit
+
+from evaluation.fit_judge import fit_combination, measured_aurocs
+from pipeline.features import FEATURES
+
+SIGNAL = FEATURES.index("coverage_best")  # the column the stand-in feature model reads
+
+
+def _feature_rows(signal: np.ndarray) -> np.ndarray:
+    """Rows no deterministic check settles (related evidence, no quote, no number or direction clash)."""
+    rows = np.zeros((len(signal), len(FEATURES)))
+    rows[:, FEATURES.index("max_cos")] = 0.8
+    rows[:, SIGNAL] = signal
+    return rows
+
+
+def _sets(seed: int = 0) -> tuple[dict, np.ndarray]:
+    """Two sets pulling opposite ways: on 'claims-x' only the judge and probe know the label, on 'wice-x' only the
+    features do (WiCE rows come in chunks of a claim, scored at claim level)."""
+    rng = np.random.default_rng(seed)
+    sets, probe = {}, []
+    for name, judge_knows in (("claims-x", True), ("wice-x", False)):
+        y = rng.integers(0, 2, 240)
+        informed, noise = 2.5 * (2 * y - 1) + rng.normal(0, 1.5, len(y)), rng.normal(0, 1.5, len(y))
+        judge = informed if judge_knows else noise
+        feature_signal = noise if judge_knows else informed
+        groups = [f"{name}:{i // 2}" for i in range(len(y))]
+        sets[name] = {"y": y.tolist(), "judge": judge.tolist(), "features": _feature_rows(feature_signal).tolist(),
+                      "groups": groups, "folds": [f"{i % 12}" for i in range(len(y))]}
+        probe.append(judge + rng.normal(0, 0.5, len(y)))
+    return sets, np.concatenate(probe)
+
+
+def _model():
+    return SimpleNamespace(threshold=0.5, probability=lambda feats: expit(np.asarray(feats)[:, SIGNAL]))
+
+
+def test_measured_aurocs_scores_wice_at_claim_level():
+    sets = {"wice-x": {"y": [1, 0, 0, 0], "groups": ["a", "a", "b", "b"]},
+            "claims-x": {"y": [1, 0, 0, 0], "groups": ["a", "a", "b", "b"]}}
+    values = np.array([0.1, 0.9, 0.5, 0.2, 0.1, 0.9, 0.5, 0.2])
+    aurocs = measured_aurocs(sets, values)
+    assert aurocs["wice-x"] == 1.0  # claim a's best chunk 0.9 beats claim b's 0.5
+    assert aurocs["claims-x"] == 0.0  # row by row the one supported row scores lowest
+
+
+def test_combination_does_not_lose_much_to_its_best_part_on_either_set():
+    sets, probe_logits = _sets()
+    combination, report = fit_combination(_model(), sets, ("feature_logit", "judge_logit", "probe_logit"), probe_logits)
+    assert max(report["grid_mean_auroc"].values()) == round(np.mean(list(report["oof_auroc"].values())), 4)
+    for name in sets:
+        assert report["oof_auroc"][name] >= report["best_part_auroc"][name] - 0.1, (name, report)
+    weights = dict(zip(combination.inputs, combination.weights))
+    assert weights["feature_logit"] > 0 and weights["judge_logit"] + weights["probe_logit"] > 0
