@@ -17,9 +17,9 @@ import numpy as np
 from .index import NoteIndex
 from .rank import Ranker, asks_quantity, has_number, relevance, sentence_terms
 from .retrieve import Hit, top_rows
-from .coverage import names, spelled_out
+from .coverage import spelled_out
 from .settings import Settings
-from .text import acronyms, topic_stems, word_count
+from .text import acronyms, names_as_written, topic_stems, word_count
 
 SOURCE_NAME_NOTES = 2  # a paper's name is mentioned by its own note and perhaps one that contrasts with it
 
@@ -161,7 +161,7 @@ def _asked_names(question: str, index: NoteIndex, rows: list[int]) -> tuple[list
     "Sleeper Agents" is in one note's sources; a name most candidate notes discuss ("DPO") is a method."""
     cited = [" ".join(f"{s.get('title', '')} {s.get('authors', '')}" for s in index.notes[r].sources).lower() for r in rows]
     texts = [index.notes[r].text.lower() for r in rows]
-    asked = [n for n in dict.fromkeys(n.lower() for n in names(question))
+    asked = [n for n in dict.fromkeys(n.lower() for n in names_as_written(question))
              if sum(n in c for c in cited) == 1 and sum(n in t for t in texts) <= SOURCE_NAME_NOTES]
     return asked, cited
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .text import STOPWORDS, acronyms, alphanumeric_words, terms_as_written, topic_words
+from .text import STOPWORDS, acronyms, alphanumeric_words, is_name, starts_sentence, terms_as_written, topic_words
 
 # Vocabulary of the fields next to post-training. A phrase here that the candidate notes never use
 # names a topic they do not cover; one they do use is simply covered (so a note added on, say,
@@ -69,19 +69,6 @@ class Coverage:
         return not self.gaps
 
 
-def _is_name(token: str, first: bool) -> bool:
-    """An acronym, a CamelCase or digit-bearing term, or a capitalised word inside the sentence."""
-    if any(c.isdigit() for c in token) and any(c.isalpha() for c in token):
-        return True
-    inner_upper = any(c.isupper() for c in token[1:])
-    return inner_upper or (token[:1].isupper() and not first and token.lower() not in STOPWORDS)
-
-
-def _starts_sentence(question: str, position: int) -> bool:
-    """Whether a word at `position` opens a sentence or quote, where a capital letter is no sign of a name."""
-    return question[:position].rstrip()[-1:] in ("", ".", "?", "!", ":", ";", '"', "'", "(")
-
-
 def _variants(term: str) -> list[str]:
     """Surface forms to look for in the notes: the term and its singular ('LLMs' -> 'LLM')."""
     base = re.sub(r"(?i)'s$", "", term)
@@ -113,10 +100,10 @@ def find_gaps(question: str, note_texts: list[str]) -> Coverage:
                 gaps.append((m.start(), m.end(), m.group(0)))
     for start, token in terms_as_written(question):
         token = token.rstrip(".")
-        first = _starts_sentence(question, start)
+        first = starts_sentence(question, start)
         # In a compound ('RL-tuned', 'FLAN-style') only the parts that are names must appear in the notes.
-        parts = [p for p in token.split("-") if len(p) > 1 and _is_name(p, first and p == token.split("-")[0])]
-        if (len(token) > 1 and _is_name(token, first) and not any(s <= start < e for s, e, _ in gaps)
+        parts = [p for p in token.split("-") if len(p) > 1 and is_name(p, first and p == token.split("-")[0])]
+        if (len(token) > 1 and is_name(token, first) and not any(s <= start < e for s, e, _ in gaps)
                 and not _used_in(token, texts, lowered) and not all(_used_in(p, texts, lowered) for p in parts or [token])
                 and not _spelled_in(re.sub(r"(?i)'?s$", "", token), texts)):
             gaps.append((start, start + len(token), token))
@@ -199,17 +186,6 @@ def terms(question: str) -> list[str]:
     found = [token.rstrip(".") for _, token in terms_as_written(question)]
     coined = [t for t in found if "-" in t.strip("-") or any(c.isupper() for c in t[1:]) or any(c.isdigit() for c in t)]
     return list(dict.fromkeys(t for t in coined if any(c.isalpha() for c in t)))
-
-
-def names(question: str) -> list[str]:
-    """The names a question uses (acronyms, CamelCase, capitalised words inside it), as written."""
-    found = []
-    for start, token in terms_as_written(question):
-        token = token.rstrip(".")
-        first = _starts_sentence(question, start)
-        if len(token) > 1 and _is_name(token, first):
-            found.append(re.sub(r"(?i)'s$", "", token))
-    return found
 
 
 def _merge_adjacent(gaps: list[tuple[int, int, str]], question: str) -> list[tuple[int, int, str]]:

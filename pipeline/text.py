@@ -117,7 +117,8 @@ def numbers(text: str) -> list[str]:
 
 
 def names(text: str) -> list[str]:
-    """Capitalised words not at a sentence start, acronyms and tokens with digits: the 'names' of a claim, lowercased."""
+    """Capitalised words not at a sentence start, acronyms and tokens with digits: the 'names' of a claim, lowercased
+    (`names_as_written` gives a question's names as written, for coverage and the composer)."""
     found = []
     for sentence in split_sentences(text) or [text]:
         tokens = _NAME_TOKEN.findall(sentence)
@@ -126,6 +127,31 @@ def names(text: str) -> list[str]:
             if (i > 0 and tok[0].isupper()) or has_upper_inside or any(c.isdigit() for c in tok):
                 if tok.lower() not in STOPWORDS:
                     found.append(tok.lower())
+    return found
+
+
+def starts_sentence(text: str, position: int) -> bool:
+    """Whether a word at `position` opens a sentence or quote, where a capital letter is no sign of a name."""
+    return text[:position].rstrip()[-1:] in ("", ".", "?", "!", ":", ";", '"', "'", "(")
+
+
+def is_name(token: str, first: bool) -> bool:
+    """An acronym, a CamelCase or digit-bearing term, or a capitalised word not opening its sentence (`first`)."""
+    if any(c.isdigit() for c in token) and any(c.isalpha() for c in token):
+        return True
+    inner_upper = any(c.isupper() for c in token[1:])
+    return inner_upper or (token[:1].isupper() and not first and token.lower() not in STOPWORDS)
+
+
+def names_as_written(text: str) -> list[str]:
+    """The names a question uses (acronyms, CamelCase, digit-bearing terms, capitalised words inside it), as
+    written and without a possessive 's; `names` instead gives a claim's names lower-cased, for the grounding
+    features."""
+    found = []
+    for start, token in terms_as_written(text):
+        token = token.rstrip(".")
+        if len(token) > 1 and is_name(token, starts_sentence(text, start)):
+            found.append(re.sub(r"(?i)'s$", "", token))
     return found
 
 

@@ -84,6 +84,10 @@ def test_the_fitted_grounding_model_reads_the_features_by_name():
     ("topic_words", "How does RLHF change the sleeper-agents' behaviour?", ["rlhf", "sleeper-agents", "behaviour"]),
     ("alphanumeric_words", "Clip-Higher in DAPO's GRPO2 run", ["Clip", "Higher", "in", "DAPO", "s", "GRPO2", "run"]),
     ("acronyms", "RLHF or CAI, then RLHF again; not DPOs or AI", ["RLHF", "CAI", "RLHF"]),
+    ("names_as_written", "How did Anthropic's CAI beat GPT-3.5? Llama-2 and the Sleeper Agents", ["Anthropic", "CAI", "GPT-3.5",
+                                                                                            "Llama-2", "Sleeper", "Agents"]),
+    ("names", "How did Anthropic's CAI beat GPT-3.5? Llama-2 and the Sleeper Agents", ["anthropic", "cai", "gpt-3.5", "llama-2",
+                                                                                 "sleeper", "agents"]),
 ])
 def test_each_tokenizer_cuts_what_its_name_says(tokenizer, text, expected):
     from pipeline import text as T
