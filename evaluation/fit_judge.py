@@ -7,9 +7,9 @@ grouped by note (a note's claims never sit in both a fit fold and its check fold
 item). The probe's regularization and the weight of our own claims against the public sets maximise its mean
 out-of-fold AUROC. The combination is fitted on the probe's out-of-fold logits, so it learns how far to trust the
 probe on claims the probe did not see. Its own weighting of the sets (until 4 Dec it reused the probe's) and
-whether the deterministic checks settle a sentence before the judge reads it are chosen by the same criterion as
-the probe's, mean out-of-fold AUROC, with WiCE scored at claim level as it is measured; the report says how far
-auto trails its best part on each set.
+whether the deterministic checks settle a sentence before the judge reads it are chosen by the probe's criterion,
+mean out-of-fold AUROC, except that WiCE is scored at claim level, as it is measured (the probe still scores WiCE
+by row); the report says how far auto trails its best part on each set.
 """
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe
             losses = {name: round(aurocs[name] - best_part[name], 4) for name in sets}
             baccs = {name: round(float(balanced_accuracy_score(y[a:b], decided[a:b])), 4) for name, a, b in set_bounds(sets)}
             choices[(share, short)] = (float(np.mean(list(aurocs.values()))), threshold, aurocs, baccs, losses)
-    (share, short), (mean_auroc, threshold, aurocs, baccs, losses) = max(choices.items(), key=lambda kv: kv[1][0])
+    (share, short), (_, threshold, aurocs, baccs, losses) = max(choices.items(), key=lambda kv: kv[1][0])
     clf = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced").fit(X, y, sample_weight=source_weights(sets, share))
     names = ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
     combination = JudgeCombination(inputs, tuple(float(c) for c in clf.coef_[0]), float(clf.intercept_[0]), threshold,
