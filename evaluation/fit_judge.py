@@ -5,11 +5,10 @@ The probe (pipeline/probe.py) is a standardized logistic regression on the judge
 the probe's logit. Both are fitted on development sets only (FIT_SETS), with choices made by cross-validation
 grouped by note (a note's claims never sit in both a fit fold and its check fold; WiCE rows by claim, SummaC by
 item). The probe's regularization and the weight of our own claims against the public sets maximise its mean
-out-of-fold AUROC. The combination is fitted on the probe's out-of-fold logits, so it learns how far to trust the
+out-of-fold AUROC over the sets, each scored as it is measured (WiCE at claim level: a claim's best chunk). The combination is fitted on the probe's out-of-fold logits, so it learns how far to trust the
 probe on claims the probe did not see. Its own weighting of the sets (until 4 Dec it reused the probe's) and
-whether the deterministic checks settle a sentence before the judge reads it are chosen by the probe's criterion,
-mean out-of-fold AUROC, except that WiCE is scored at claim level, as it is measured (the probe still scores WiCE
-by row); the report says how far auto trails its best part on each set.
+whether the deterministic checks settle a sentence before the judge reads it are chosen by the probe's criterion;
+the report says how far auto trails its best part on each set.
 """
 from __future__ import annotations
 
@@ -60,9 +59,15 @@ def cv_groups(sets: dict[str, dict]) -> np.ndarray:
     return np.array([f"{name}/{g}" for name, s in sets.items() for g in s["folds"]])
 
 
-def per_set_auroc(sets: dict[str, dict], values: np.ndarray) -> dict[str, float]:
-    y = stacked(sets, "y")
-    return {name: round(float(roc_auc_score(y[a:b], values[a:b])), 4) for name, a, b in set_bounds(sets)}
+def measured_aurocs(sets: dict[str, dict], values: np.ndarray) -> dict[str, float]:
+    """AUROC per set as that kind of set is measured: WiCE at claim level (a claim's best chunk), the others by row."""
+    y, out = stacked(sets, "y"), {}
+    for name, a, b in set_bounds(sets):
+        yy, pp = y[a:b], values[a:b]
+        if name.startswith("wice-"):
+            yy, pp, _ = _claim_level(sets[name]["groups"], yy, pp, pp)
+        out[name] = round(float(roc_auc_score(yy, pp)), 4)
+    return out
 
 
 def _fit_standardized(H: np.ndarray, y: np.ndarray, w: np.ndarray, C: float):
@@ -90,14 +95,14 @@ def fit_probe(sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe, np.
         w = source_weights(sets, share)
         for C in PROBE_C:
             oof = probe_oof(H, y, w, groups, C)
-            grid[(share, C)] = (float(np.mean(list(per_set_auroc(sets, oof).values()))), oof)
+            grid[(share, C)] = (float(np.mean(list(measured_aurocs(sets, oof).values()))), oof)
     (share, C), (score, oof) = max(grid.items(), key=lambda kv: kv[1][0])
     clf, mean, scale = _fit_standardized(H, y, source_weights(sets, share), C)
     names = ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
     probe = JudgeProbe(clf.coef_[0].astype(float), float(clf.intercept_[0]), mean.astype(float), scale.astype(float),
                        best_threshold(y, expit(oof)), model_sha256,
                        f"{names}; C {C}, {share:.0%} of the weight on the first")
-    report = {"C": C, "claim_share": share, "oof_auroc": per_set_auroc(sets, oof),
+    report = {"C": C, "claim_share": share, "oof_auroc": measured_aurocs(sets, oof),
               "grid_mean_auroc": {f"share {s} C {c}": round(v[0], 4) for (s, c), v in grid.items()}}
     return probe, oof, report
 
@@ -116,17 +121,6 @@ def _auto(p_feat: np.ndarray, combined: np.ndarray, certain: np.ndarray, short_c
     """(support, decision) of auto: the features where they settle a sentence (if allowed), else combined."""
     settled = certain & short_circuit
     return np.where(settled, p_feat, combined), np.where(settled, p_feat >= feature_threshold, combined >= threshold)
-
-
-def measured_aurocs(sets: dict[str, dict], values: np.ndarray) -> dict[str, float]:
-    """AUROC per set as that kind of set is measured: WiCE at claim level (a claim's best chunk), the others by row."""
-    y, out = stacked(sets, "y"), {}
-    for name, a, b in set_bounds(sets):
-        yy, pp = y[a:b], values[a:b]
-        if name.startswith("wice-"):
-            yy, pp, _ = _claim_level(sets[name]["groups"], yy, pp, pp)
-        out[name] = round(float(roc_auc_score(yy, pp)), 4)
-    return out
 
 
 def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None
