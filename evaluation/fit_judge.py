@@ -196,10 +196,11 @@ def stage_scores(model, combos: JudgeCombinations, probe: JudgeProbe | None, sco
 
 
 def _claim_level(groups: list[str], y: np.ndarray, p: np.ndarray, d: np.ndarray):
-    """WiCE: a claim scores the maximum over its evidence chunks, and is decided supported if any chunk is."""
+    """WiCE: a claim scores the maximum over its evidence chunks, and is decided supported if any chunk is. Scores may
+    be logits (the probe's, the judge's), so the maximum starts from minus infinity, not 0."""
     best, label, dec = {}, {}, {}
     for g, pi, yi, di in zip(groups, p, y, d):
-        best[g], label[g], dec[g] = max(best.get(g, 0.0), pi), max(label.get(g, 0), yi), max(dec.get(g, 0.0), di)
+        best[g], label[g], dec[g] = max(best.get(g, -np.inf), pi), max(label.get(g, 0), yi), max(dec.get(g, 0.0), di)
     return np.array(list(label.values())), np.array(list(best.values())), np.array(list(dec.values()))
 
 
