@@ -49,6 +49,12 @@ def test_measured_aurocs_scores_wice_at_claim_level():
     assert aurocs["claims-x"] == 0.0  # row by row the one supported row scores lowest
 
 
+def test_wice_claim_level_ranks_negative_logits():
+    """Probe and judge scores are logits: a claim whose chunks all score below 0 still ranks by its best chunk."""
+    sets = {"wice-x": {"y": [1, 0, 0, 0, 0], "groups": ["a", "a", "b", "b", "c"]}}
+    assert measured_aurocs(sets, np.array([-1.0, -4.0, -2.0, -3.0, -5.0]))["wice-x"] == 1.0
+
+
 def test_combination_does_not_lose_much_to_its_best_part_on_either_set():
     sets, probe_logits = _sets()
     combination, report = fit_combination(_model(), sets, ("feature_logit", "judge_logit", "probe_logit"), probe_logits)
