@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embed import EmbeddingCache
+from .embed import EmbeddingCache, load_embedder
 from .features import FEATURES, Evidence, claim_features, claim_parts, normalised
 from .probe import probe_for
 from .text import sigmoid
@@ -32,6 +32,7 @@ CONTRADICTION_CAP = 0.2  # most support left to a sentence whose number, negatio
 VERBATIM_SUPPORT = 0.98  # an exact quote of a cited note: supported by definition, short of certainty
 
 
+FULL_PRECISION = ("onnx-fp32", "torch")  # embedder kinds whose vectors do not depend on the machine
 JUDGE_EVIDENCE = 3  # evidence sentences the judge reads: ~170 prompt tokens, as accurate as the whole note
 
 
@@ -43,6 +44,24 @@ def judge_evidence(claim_vector: np.ndarray, texts: list[str], vectors) -> list[
     cos = np.stack(list(vectors)) @ claim_vector
     keep = sorted(np.argsort(-cos)[:JUDGE_EVIDENCE])
     return [texts[i] for i in keep]
+
+
+class JudgeEvidence:
+    """Picks the judge's evidence with full-precision vectors (the onnx-fp32 embedder, equal to the torch reference
+    to ~1e-6). int8 vectors are rounded by the activations' scales, and the rounding differs from one machine's
+    export to the next: on our 1,267 tune claims int8 chose another top 3 than fp32 for 186, and two machines' int8
+    exports disagreed on about 200, which moved a measured AUROC by 0.02. Loaded only when a judge runs."""
+
+    def __init__(self, embedder=None):
+        self._embedder = embedder if getattr(embedder, "kind", None) in FULL_PRECISION else None
+        self._cache: EmbeddingCache | None = None
+
+    def __call__(self, claim: str, texts: list[str]) -> list[str]:
+        if len(texts) <= JUDGE_EVIDENCE:
+            return list(texts)
+        if self._cache is None:
+            self._cache = EmbeddingCache(self._embedder or load_embedder(kind="onnx-fp32"))
+        return judge_evidence(self._cache([claim])[0], texts, self._cache(texts))
 
 
 def apply_checks(p: float, feats: np.ndarray) -> float:
@@ -212,6 +231,7 @@ class GroundingScorer:
         # Sentences recur across ALCE's sub-checks and across questions: embed each once.
         self._embed = EmbeddingCache(embedder)
         self._token_vectors = self._embed.tokens
+        self._judge_evidence = JudgeEvidence(embedder)
 
     def _quoted(self, claim: str, note_ids: list[str]) -> dict | None:
         """The cited note sentence that contains the claim word for word, if any."""
@@ -280,7 +300,7 @@ class GroundingScorer:
         combination = self._combination()
         settled = (combination.short_circuit if combination else True) and decided_by_features(feats)
         if self.judge is not None and evidence and (mode == "llm" or (mode == "auto" and not settled)):
-            texts = judge_evidence(vector, [e.text for e in evidence], [e.vector for e in evidence])
+            texts = self._judge_evidence(claim, [e.text for e in evidence])
             verdict = self.judge.support(claim, texts)
             judged = round(verdict.probability, 4)
             probe_logit = self.probe.logit(verdict.hidden) if self.probe is not None and verdict.hidden is not None else None

@@ -111,3 +111,25 @@ def test_answers_of_the_chain_are_scored_supported(engine):
     answer = engine.ask("Does RLHF make models indifferent to the truth?").to_json()
     assert answer["grounding"]["supported_fraction"] == 1.0
     assert all(s["support"] >= 0.9 for s in answer["sentences"])
+
+
+def test_the_judge_reads_evidence_picked_with_full_precision_vectors():
+    """int8 rounding reorders near-equal sentences (and differs between machines' exports); the judge's evidence
+    is picked with the fp32 vectors whatever embedder the scorer runs on."""
+    from pipeline.embed import EmbeddingCache, load_embedder
+    from pipeline.ground import JUDGE_EVIDENCE, JudgeEvidence, judge_evidence
+    from pipeline.notes import load_corpus
+    from pipeline.settings import Settings
+
+    int8, fp32 = EmbeddingCache(load_embedder(kind="onnx-int8")), EmbeddingCache(load_embedder(kind="onnx-fp32"))
+    pick = JudgeEvidence(load_embedder(kind="onnx-int8"))
+    differs = 0
+    for note in load_corpus(Settings().corpus_dir).notes[:40]:
+        texts = note.sentences
+        if len(texts) <= JUDGE_EVIDENCE:
+            continue
+        claim = note.title
+        by_fp32 = judge_evidence(fp32([claim])[0], texts, fp32(texts))
+        assert pick(claim, texts) == by_fp32, note.id
+        differs += judge_evidence(int8([claim])[0], texts, int8(texts)) != by_fp32
+    assert differs >= 1  # int8 would have picked another top 3 for some notes: the check above can fail
