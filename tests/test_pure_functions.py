@@ -109,24 +109,3 @@ def test_the_perturbation_suite_reverses_with_its_own_words_not_the_scorers():
 
     scorers = {frozenset(pair) for pair in OPPOSITES}
     assert [pair for pair in REVERSALS if frozenset(pair) in scorers] == []
-
-
-def _unit(*xs: float):
-    import numpy as np
-
-    v = np.array(xs, dtype=float)
-    return v / np.linalg.norm(v)
-
-
-@pytest.mark.parametrize("parts, expected", [
-    ((), ["s0", "s1", "s2"]),  # no clauses: the three closest to the claim
-    ((_unit(0, 0, 1),), ["s0", "s1", "s4"]),  # a clause whose best sentence is far from the claim still gets it
-    ((_unit(0, 0, 1), _unit(1, 0, 0)), ["s0", "s1", "s4"]),  # a clause whose best is already kept takes no slot
-    ((_unit(0, 0, 1), _unit(0, 1, 0.3)), ["s0", "s3", "s4"]),  # two clauses, two far sentences: they displace s1
-])
-def test_judge_evidence_keeps_the_best_sentence_of_each_clause(parts, expected):
-    from pipeline.ground import judge_evidence
-
-    texts = ["s0", "s1", "s2", "s3", "s4"]
-    vectors = [_unit(1, 0, 0), _unit(1, 0.2, 0), _unit(1, 0.4, 0), _unit(0, 1, 0.3), _unit(0, 0, 1)]
-    assert judge_evidence(_unit(1, 0.05, 0), texts, vectors, parts) == expected
