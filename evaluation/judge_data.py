@@ -188,7 +188,7 @@ def scored_set(name: str, embedder, corpus_sentences, vec, cache: JudgeCache | N
         feats = claim_rows(pairs, y, groups, vec).X
     judge, hidden = None, None
     if cache is not None:
-        judge, states, pick = [], [], JudgeEvidence(embedder)
+        judge, states, pick = [], [], JudgeEvidence(vec)
         for i, (claim, evidence) in enumerate(pairs):
             logit, state = cache.verdict(claim, pick(claim, evidence))
             judge.append(logit)

@@ -50,17 +50,17 @@ class JudgeEvidence:
     """Picks the judge's evidence with full-precision vectors (the onnx-fp32 embedder, equal to the torch reference
     to ~1e-6). int8 vectors are rounded by the activations' scales, and the rounding differs from one machine's
     export to the next: on our 1,267 tune claims int8 chose another top 3 than fp32 for 186, and two machines' int8
-    exports disagreed on about 200, which moved a measured AUROC by 0.02. Loaded only when a judge runs."""
+    exports disagreed on about 200, which moved a measured AUROC by 0.02. `vectors` is the caller's cache: reused
+    when its embedder is already full precision, else the fp32 embedder is loaded when a judge first runs."""
 
-    def __init__(self, embedder=None):
-        self._embedder = embedder if getattr(embedder, "kind", None) in FULL_PRECISION else None
-        self._cache: EmbeddingCache | None = None
+    def __init__(self, vectors: EmbeddingCache):
+        self._cache = vectors if getattr(vectors.embedder, "kind", None) in FULL_PRECISION else None
 
     def __call__(self, claim: str, texts: list[str]) -> list[str]:
         if len(texts) <= JUDGE_EVIDENCE:
             return list(texts)
         if self._cache is None:
-            self._cache = EmbeddingCache(self._embedder or load_embedder(kind="onnx-fp32"))
+            self._cache = EmbeddingCache(load_embedder(kind="onnx-fp32"))
         return judge_evidence(self._cache([claim])[0], texts, self._cache(texts))
 
 
@@ -231,7 +231,7 @@ class GroundingScorer:
         # Sentences recur across ALCE's sub-checks and across questions: embed each once.
         self._embed = EmbeddingCache(embedder)
         self._token_vectors = self._embed.tokens
-        self._judge_evidence = JudgeEvidence(embedder)
+        self._judge_evidence = JudgeEvidence(self._embed)
 
     def _quoted(self, claim: str, note_ids: list[str]) -> dict | None:
         """The cited note sentence that contains the claim word for word, if any."""
@@ -285,15 +285,15 @@ class GroundingScorer:
             found, order, unsupported = claim_features(claim, vector, evidence, self._embed(claim_parts_), claim_tokens)
             feats = found.vector()
             p = float(self.model.probability(feats[None, :])[0]) if evidence else 0.0
-            out.append(self._decide(claim, vector, feats, order, unsupported, evidence, p, mode))
+            out.append(self._decide(claim, feats, order, unsupported, evidence, p, mode))
         return out
 
 
     def _combination(self) -> JudgeCombination | None:
         return self.combination.pick(self.probe is not None) if self.combination is not None else None
 
-    def _decide(self, claim: str, vector: np.ndarray, feats: np.ndarray, order: list[int], unsupported: list[str],
-                evidence: list[Evidence], p: float, mode: str) -> GroundingScore:
+    def _decide(self, claim: str, feats: np.ndarray, order: list[int], unsupported: list[str], evidence: list[Evidence],
+                p: float, mode: str) -> GroundingScore:
         """The support of one non-quote sentence: the features' alone, or combined with the judge (and probe)."""
         shown = [{"id": evidence[i].note_id, "text": evidence[i].text} for i in order[:2]]
         threshold, decided_by, judged, probed = self.model.threshold, "features", None, None

@@ -122,7 +122,7 @@ def test_the_judge_reads_evidence_picked_with_full_precision_vectors():
     from pipeline.settings import Settings
 
     int8, fp32 = EmbeddingCache(load_embedder(kind="onnx-int8")), EmbeddingCache(load_embedder(kind="onnx-fp32"))
-    pick = JudgeEvidence(load_embedder(kind="onnx-int8"))
+    pick = JudgeEvidence(int8)
     differs = 0
     for note in load_corpus(Settings().corpus_dir).notes[:40]:
         texts = note.sentences
