@@ -4,11 +4,13 @@ The probe (pipeline/probe.py) is a standardized logistic regression on the judge
 (ground.JudgeCombination) is a logistic regression over the feature model's logit, the judge's Yes-No logit and
 the probe's logit. Both are fitted on development sets only (FIT_SETS), with choices made by cross-validation
 grouped by note (a note's claims never sit in both a fit fold and its check fold; WiCE rows by claim, SummaC by
-item). The probe's regularization and the weight of our own claims against the public sets maximise its mean
-out-of-fold AUROC over the sets, each scored as it is measured (WiCE at claim level: a claim's best chunk). The combination is fitted on the probe's out-of-fold logits, so it learns how far to trust the
-probe on claims the probe did not see. Its own weighting of the sets (until 4 Dec it reused the probe's) and
-whether the deterministic checks settle a sentence before the judge reads it are chosen by the probe's criterion;
-the report says how far auto trails its best part on each set.
+item). The combination is fitted on the probe's out-of-fold logits, so it learns how far to trust the probe on
+claims the probe did not see. Every choice maximises the mean out-of-fold AUROC of auto, the stage a user sees,
+over the sets, each scored as it is measured (WiCE at claim level: a claim's best chunk): the probe's
+regularization and the weight of our own claims against the public sets (until the sixth round, 4 Dec, the
+probe's own mean AUROC chose them, and its near-chance reading of WiCE dev swayed the choice), the combination's
+own weighting, and whether the deterministic checks settle a sentence before the judge reads it. The report says
+how far auto trails its best part on each set.
 """
 from __future__ import annotations
 
@@ -86,25 +88,19 @@ def probe_oof(H: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray, C
     return out
 
 
-def fit_probe(sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe, np.ndarray, dict]:
-    """The probe with the C and claim share of best mean out-of-fold AUROC over the sets, refitted on all rows;
-    also its out-of-fold logits (for fitting the combination) and the grid's report."""
+def probe_grid(sets: dict[str, dict]) -> dict[tuple[float, float], np.ndarray]:
+    """Out-of-fold probe logits for every (claim share, C) of the grid."""
     H, y, groups = np.vstack([s["hidden"] for s in sets.values()]), stacked(sets, "y").astype(int), cv_groups(sets)
-    grid = {}
-    for share in CLAIM_SHARES:
-        w = source_weights(sets, share)
-        for C in PROBE_C:
-            oof = probe_oof(H, y, w, groups, C)
-            grid[(share, C)] = (float(np.mean(list(measured_aurocs(sets, oof).values()))), oof)
-    (share, C), (score, oof) = max(grid.items(), key=lambda kv: kv[1][0])
+    return {(share, C): probe_oof(H, y, source_weights(sets, share), groups, C) for share in CLAIM_SHARES for C in PROBE_C}
+
+
+def fit_probe(sets: dict[str, dict], model_sha256: str, share: float, C: float, oof: np.ndarray) -> JudgeProbe:
+    """The probe with the chosen claim share and C, refitted on all rows; its threshold from its out-of-fold logits."""
+    H, y = np.vstack([s["hidden"] for s in sets.values()]), stacked(sets, "y").astype(int)
     clf, mean, scale = _fit_standardized(H, y, source_weights(sets, share), C)
     names = ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
-    probe = JudgeProbe(clf.coef_[0].astype(float), float(clf.intercept_[0]), mean.astype(float), scale.astype(float),
-                       best_threshold(y, expit(oof)), model_sha256,
-                       f"{names}; C {C}, {share:.0%} of the weight on the first")
-    report = {"C": C, "claim_share": share, "oof_auroc": measured_aurocs(sets, oof),
-              "grid_mean_auroc": {f"share {s} C {c}": round(v[0], 4) for (s, c), v in grid.items()}}
-    return probe, oof, report
+    return JudgeProbe(clf.coef_[0].astype(float), float(clf.intercept_[0]), mean.astype(float), scale.astype(float),
+                      best_threshold(y, expit(oof)), model_sha256, f"{names}; C {C}, {share:.0%} of the weight on the first")
 
 
 def combination_matrix(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None) -> np.ndarray:
@@ -164,10 +160,19 @@ def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe
 
 
 def fit_all(model, sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe, JudgeCombinations, dict]:
-    """The probe, then both combinations (with the probe, and logit-only for server judges)."""
-    probe, oof, probe_report = fit_probe(sets, model_sha256)
-    with_probe, r1 = fit_combination(model, sets, ("feature_logit", "judge_logit", "probe_logit"), oof)
+    """The probe whose out-of-fold logits give auto (the combination fitted on them) its best mean out-of-fold
+    AUROC, then both combinations (with the probe, and logit-only for server judges)."""
+    inputs = ("feature_logit", "judge_logit", "probe_logit")
+    grid = {key: (oof, *fit_combination(model, sets, inputs, oof)) for key, oof in probe_grid(sets).items()}
+    auto_mean = {key: float(np.mean(list(r["oof_auroc"].values()))) for key, (_, _, r) in grid.items()}
+    (share, C) = max(auto_mean, key=auto_mean.get)
+    oof, with_probe, r1 = grid[(share, C)]
+    probe = fit_probe(sets, model_sha256, share, C, oof)
     logit_only, r2 = fit_combination(model, sets, ("feature_logit", "judge_logit"), None)
+    probe_report = {"C": C, "claim_share": share, "oof_auroc": measured_aurocs(sets, oof),
+                    "grid_auto_mean_auroc": {f"share {s} C {c}": round(v, 4) for (s, c), v in auto_mean.items()},
+                    "grid_probe_mean_auroc": {f"share {s} C {c}": round(float(np.mean(list(measured_aurocs(sets, o).values()))), 4)
+                                              for (s, c), (o, _, _) in grid.items()}}
     return probe, JudgeCombinations(with_probe, logit_only), {"probe": probe_report, "with_probe": r1, "logit_only": r2}
 
 

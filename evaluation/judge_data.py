@@ -3,8 +3,8 @@
 The judge takes ~1-2 s a claim on 2 cores, so its verdicts (the Yes-No logit, and the hidden state the probe
 reads) are cached by (model, claim, evidence): a rerun of `make eval-grounding` or `make train-grounding` only
 judges what it has not seen. Sets (see evaluation/fit_judge.py for which are fitted on and which measured):
-- claims-tune / claims-measure / claims-blind10: evaluation/data/grounding_claims_*.jsonl, hand-written against the
-  notes; blind10 by someone who never saw a score or the code (the nine earlier blind sets were measured once each,
+- claims-tune / claims-measure / claims-blind11: evaluation/data/grounding_claims_*.jsonl, hand-written against the
+  notes; blind11 by someone who never saw a score or the code (the ten earlier blind sets were measured once each,
   then folded into tune: their records say so in "origin");
 - wice-dev (first `WICE_DEV_CLAIMS` claims) and wice-100 (the 100 test claims with published scores);
 - perturb-train / perturb-test: a seeded sample of `PERTURB_PER_KIND` cases of each kind of the perturbation
@@ -32,7 +32,7 @@ PERTURB_PER_KIND = 10  # perturbation cases per kind measured (a seeded sample s
 PERTURB_TRAIN_PER_KIND = 12  # the same on the training half of the notes, for fitting
 SUMMAC_PER_SUBSET = 15  # SummaC items per subset measured (the first ones of each subset)
 SUMMAC_DEV_PER_SUBSET = 10  # the next ones of each subset: development data, never measured
-BLIND_SPLIT = "blind10"  # written by someone who never saw a score or the code, measured once
+BLIND_SPLIT = "blind11"  # written by someone who never saw a score or the code, measured once
 CLAIM_SPLITS = ("tune", "measure", BLIND_SPLIT)
 
 

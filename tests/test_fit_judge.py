@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 from scipy.special import expit
 
-from evaluation.fit_judge import fit_combination, measured_aurocs
+from evaluation.fit_judge import fit_all, fit_combination, measured_aurocs
 from pipeline.features import FEATURES
 
 SIGNAL = FEATURES.index("coverage_best")  # the column the stand-in feature model reads
@@ -63,3 +63,24 @@ def test_combination_does_not_lose_much_to_its_best_part_on_either_set():
         assert report["oof_auroc"][name] >= report["best_part_auroc"][name] - 0.1, (name, report)
     weights = dict(zip(combination.inputs, combination.weights))
     assert weights["feature_logit"] > 0 and weights["judge_logit"] + weights["probe_logit"] > 0
+
+
+def test_the_probe_is_chosen_by_what_auto_scores_out_of_fold():
+    """fit_all picks the probe's claim share and regularization by the mean out-of-fold AUROC of auto (the
+    combination fitted on that probe's logits), not by the probe's own: the chosen cell is the grid's best, its
+    combination's report is the one returned, and the probe records the model it was fitted for."""
+    sets, probe_logits = _sets(seed=1)
+    rng = np.random.default_rng(2)
+    start = 0
+    for s in sets.values():
+        n = len(s["y"])
+        signal = probe_logits[start:start + n]
+        s["hidden"] = np.column_stack([signal + rng.normal(0, 1.0, n), rng.normal(0, 1.0, (n, 5))])
+        start += n
+    probe, combos, report = fit_all(_model(), sets, "sha-of-the-model")
+    grid = report["probe"]["grid_auto_mean_auroc"]
+    chosen = f"share {report['probe']['claim_share']} C {report['probe']['C']}"
+    assert grid[chosen] == max(grid.values()) and len(grid) == len(report["probe"]["grid_probe_mean_auroc"]) > 1
+    assert grid[chosen] == round(float(np.mean(list(report["with_probe"]["oof_auroc"].values()))), 4)
+    assert probe.model_sha256 == "sha-of-the-model" and probe.weights.shape == (6,)
+    assert abs(probe.weights[0]) > max(abs(probe.weights[1:]))  # it reads the informative dimension
