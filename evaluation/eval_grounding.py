@@ -17,12 +17,9 @@ from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_s
 from pipeline.ground import load_grounding_model
 from pipeline.embed import EmbeddingCache
 from .grounding_data import by_claim, corpus_rows, shared_data_dir, summac_rows, wice_rows
-from .fit_judge import MEASURE_SETS, per_kind, side_by_side
-from .judge_data import BLIND_SPLIT
+from .fit_judge import BLIND_SETS, MEASURE_SETS, per_kind, side_by_side
 from .perturb import NEGATIVE_KINDS, POSITIVE_KINDS
 from pipeline.settings import Settings, force_offline
-
-BLIND_SET = f"claims-{BLIND_SPLIT}"
 
 OUT = Path("bench") / "grounding.json"
 SUMMAC = ("factcc", "xsumfaith", "summeval", "polytope")
@@ -103,7 +100,7 @@ def judge_results(embedder, model, vec) -> dict:
     probe, probe_note = probe_for(judge)
     sets = judged_sets(MEASURE_SETS + ("claims-tune",), embedder, vec, judge)
     out = {name: side_by_side(model, combos, probe, s, claim_level=name == "wice-100") for name, s in sets.items()}
-    for name in ("claims-measure", BLIND_SET, "perturb-test"):
+    for name in ("claims-measure", *BLIND_SETS, "perturb-test"):
         out[name]["kinds"] = per_kind(model, combos, probe, sets[name])
     sample = [(r["claim"], r["ids"]) for r in hand_claims("measure")[:24]]
     out["sentences_per_second"] = sentences_per_second(judge, sample)
@@ -123,7 +120,7 @@ def judge_table(j: dict) -> list[str]:
         label = f"{name}{' (tune)' if name == 'claims-tune' else ''} n={r['rows']}"
         lines.append(f"{label:30} " + " ".join((f"{r[s]['auroc']:.3f} / {r[s]['bacc']:.3f}" if s in r else "-").rjust(13)
                                               for s in stages))
-    for name in ("claims-measure", BLIND_SET, "perturb-test"):
+    for name in ("claims-measure", *BLIND_SETS, "perturb-test"):
         for kind, v in j[name]["kinds"].items():
             lines.append(f"  {name} {kind} (n={v['n']}) correct".ljust(50)
                          + " ".join((f"{v[s]:.2f}" if s in v else "-").rjust(7) for s in stages))

@@ -23,10 +23,11 @@ from sklearn.model_selection import GroupKFold
 from pipeline.ground import JudgeCombination, JudgeCombinations, decided_by_features, feature_logit
 from pipeline.probe import JudgeProbe
 
-from .judge_data import BLIND_SPLIT
+from .judge_data import BLIND_SPLITS
 
 FIT_SETS = ("claims-tune", "wice-dev", "summac-dev", "perturb-train")
-MEASURE_SETS = ("claims-measure", f"claims-{BLIND_SPLIT}", "wice-100", "perturb-test", "summac")
+BLIND_SETS = tuple(f"claims-{split}" for split in BLIND_SPLITS)
+MEASURE_SETS = ("claims-measure", *BLIND_SETS, "wice-100", "perturb-test", "summac")
 PROBE_C = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)  # inverse L2 strength on 1,536 standardized dimensions
 CLAIM_SHARES = (0.25, 0.4, 0.55, 0.7, 0.85)  # share of the total weight on our own claims; the rest split evenly
 FOLDS = 5

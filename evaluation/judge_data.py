@@ -3,8 +3,8 @@
 The judge takes ~1-2 s a claim on 2 cores, so its verdicts (the Yes-No logit, and the hidden state the probe
 reads) are cached by (model, claim, evidence): a rerun of `make eval-grounding` or `make train-grounding` only
 judges what it has not seen. Sets (see evaluation/fit_judge.py for which are fitted on and which measured):
-- claims-tune / claims-measure / claims-blind11: evaluation/data/grounding_claims_*.jsonl, hand-written against the
-  notes; blind11 by someone who never saw a score or the code (the ten earlier blind sets were measured once each,
+- claims-tune / claims-measure / claims-blind11 / claims-blind12: evaluation/data/grounding_claims_*.jsonl,
+  hand-written against the notes; the blind sets by people who never saw a score or the code (the ten earlier blind sets were measured once each,
   then folded into tune: their records say so in "origin");
 - wice-dev (first `WICE_DEV_CLAIMS` claims) and wice-100 (the 100 test claims with published scores);
 - perturb-train / perturb-test: a seeded sample of `PERTURB_PER_KIND` cases of each kind of the perturbation
@@ -32,8 +32,10 @@ PERTURB_PER_KIND = 10  # perturbation cases per kind measured (a seeded sample s
 PERTURB_TRAIN_PER_KIND = 12  # the same on the training half of the notes, for fitting
 SUMMAC_PER_SUBSET = 15  # SummaC items per subset measured (the first ones of each subset)
 SUMMAC_DEV_PER_SUBSET = 10  # the next ones of each subset: development data, never measured
-BLIND_SPLIT = "blind11"  # written by someone who never saw a score or the code, measured once
-CLAIM_SPLITS = ("tune", "measure", BLIND_SPLIT)
+# Fresh sets, each written by someone who never saw a score or the code and measured once; a second set can check
+# that the first set's reading of the same fitted files was not luck.
+BLIND_SPLITS = ("blind11", "blind12")
+CLAIM_SPLITS = ("tune", "measure", *BLIND_SPLITS)
 
 
 def hand_claims(split: str) -> list[dict]:
@@ -113,6 +115,9 @@ class JudgeCache:
 
 def _hand_pairs(split: str, corpus_sentences) -> tuple[list, list, list, list, list]:
     rows = hand_claims(split)
+    if not rows:
+        raise ValueError(f"no claims with split '{split}' in {DATA}/grounding_claims_*.jsonl; add that set's file or "
+                         "drop the split from BLIND_SPLITS")
     pairs = [(r["claim"], [t for nid in r["ids"] for t, _ in corpus_sentences(nid)]) for r in rows]
     return (pairs, [int(r["label"] == "supported") for r in rows], [f"claims-{split}:{i}" for i in range(len(rows))],
             [r["kind"] for r in rows], ["+".join(r["ids"]) for r in rows])
