@@ -44,6 +44,11 @@ def stacked(sets: dict[str, dict], key: str) -> np.ndarray:
     return np.concatenate([np.asarray(s[key], dtype=float) for s in sets.values()])
 
 
+def described(sets: dict[str, dict]) -> str:
+    """The sets a probe or combination was fitted on, with their sizes, for its `trained_on` record."""
+    return ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
+
+
 def set_bounds(sets: dict[str, dict]) -> list[tuple[str, int, int]]:
     ends = np.cumsum([len(s["y"]) for s in sets.values()])
     return [(name, int(e - len(s["y"])), int(e)) for (name, s), e in zip(sets.items(), ends)]
@@ -99,9 +104,9 @@ def fit_probe(sets: dict[str, dict], model_sha256: str, share: float, C: float, 
     """The probe with the chosen claim share and C, refitted on all rows; its threshold from its out-of-fold logits."""
     H, y = np.vstack([s["hidden"] for s in sets.values()]), stacked(sets, "y").astype(int)
     clf, mean, scale = _fit_standardized(H, y, source_weights(sets, share), C)
-    names = ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
     return JudgeProbe(clf.coef_[0].astype(float), float(clf.intercept_[0]), mean.astype(float), scale.astype(float),
-                      best_threshold(y, expit(oof)), model_sha256, f"{names}; C {C}, {share:.0%} of the weight on the first")
+                      best_threshold(y, expit(oof)), model_sha256,
+                      f"{described(sets)}; C {C}, {share:.0%} of the weight on the first")
 
 
 def combination_matrix(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None) -> np.ndarray:
@@ -151,9 +156,8 @@ def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe
             choices[(share, short)] = (float(np.mean(list(aurocs.values()))), threshold, aurocs, baccs, losses)
     (share, short), (_, threshold, aurocs, baccs, losses) = max(choices.items(), key=lambda kv: kv[1][0])
     clf = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced").fit(X, y, sample_weight=source_weights(sets, share))
-    names = ", ".join(f"{k} ({len(s['y'])} rows)" for k, s in sets.items())
     combination = JudgeCombination(inputs, tuple(float(c) for c in clf.coef_[0]), float(clf.intercept_[0]), threshold,
-                                   f"{names}; {share:.0%} of the weight on the first", short)
+                                   f"{described(sets)}; {share:.0%} of the weight on the first", short)
     report = {"claim_share": share, "short_circuit": short, "oof_auroc": aurocs, "oof_bacc": baccs,
               "best_part_auroc": best_part, "auroc_minus_best_part": losses,
               "grid_mean_auroc": {f"share {s} checks first {c}": round(v[0], 4) for (s, c), v in choices.items()}}

@@ -4,8 +4,8 @@ The judge takes ~1-2 s a claim on 2 cores, so its verdicts (the Yes-No logit, an
 reads) are cached by (model, claim, evidence): a rerun of `make eval-grounding` or `make train-grounding` only
 judges what it has not seen. Sets (see evaluation/fit_judge.py for which are fitted on and which measured):
 - claims-tune / claims-measure / claims-blind11 / claims-blind12: evaluation/data/grounding_claims_*.jsonl,
-  hand-written against the notes; the blind sets by people who never saw a score or the code (the ten earlier blind sets were measured once each,
-  then folded into tune: their records say so in "origin");
+  hand-written against the notes; the blind sets by people who never saw a score or the code (the ten earlier
+  blind sets were measured once each, then folded into tune: their records say so in "origin");
 - wice-dev (first `WICE_DEV_CLAIMS` claims) and wice-100 (the 100 test claims with published scores);
 - perturb-train / perturb-test: a seeded sample of `PERTURB_PER_KIND` cases of each kind of the perturbation
   suite, on the training or held-out half of the notes;

@@ -149,7 +149,7 @@ PROBE_PAIRS = [
         "SFT and DPO safety training wiped out the denial-of-service backdoor, while the jailbreak backdoor outlasted it.",
         "poisoning-survives-alignment", marks=pytest.mark.xfail(strict=True, reason=(
             "known miss, measured after the sixth refit (4 Dec): the faithful rewording scores 0.07, its swap 0.06 "
-            "(probe 0.09 and 0.07); swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5 and 4 of 8 on blind8-11)"))),
+            "(probe 0.09 and 0.07); swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4 and 2 of 8 on blind8-12)"))),
     ("The biggest models clung to their backdoors most stubbornly.",
      "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist"),
 ]
