@@ -3,8 +3,8 @@
 The judge takes ~1-2 s a claim on 2 cores, so its verdicts (the Yes-No logit, and the hidden state the probe
 reads) are cached by (model, claim, evidence): a rerun of `make eval-grounding` or `make train-grounding` only
 judges what it has not seen. Sets (see evaluation/fit_judge.py for which are fitted on and which measured):
-- claims-tune / claims-measure / claims-blind11 / claims-blind12: evaluation/data/grounding_claims_*.jsonl,
-  hand-written against the notes; the blind sets by people who never saw a score or the code (the ten earlier
+- claims-tune / claims-measure / claims-blind13: evaluation/data/grounding_claims_*.jsonl,
+  hand-written against the notes; the blind sets by people who never saw a score or the code (the twelve earlier
   blind sets were measured once each, then folded into tune: their records say so in "origin");
 - wice-dev (first `WICE_DEV_CLAIMS` claims) and wice-100 (the 100 test claims with published scores);
 - perturb-train / perturb-test: a seeded sample of `PERTURB_PER_KIND` cases of each kind of the perturbation
@@ -29,12 +29,12 @@ CACHE = Path("bench") / "judge_scores.json"
 STATES = Path("bench") / "judge_states.npz"
 WICE_DEV_CLAIMS = 40  # WiCE dev claims the judge reads for fitting (~3 chunks each; ~6 s a row on one core)
 PERTURB_PER_KIND = 10  # perturbation cases per kind measured (a seeded sample spread over the held-out notes)
-PERTURB_TRAIN_PER_KIND = 12  # the same on the training half of the notes, for fitting
+PERTURB_TRAIN_PER_KIND = 40  # the same on the training half of the notes, for fitting (fewer where a kind has fewer)
 SUMMAC_PER_SUBSET = 15  # SummaC items per subset measured (the first ones of each subset)
 SUMMAC_DEV_PER_SUBSET = 10  # the next ones of each subset: development data, never measured
 # Fresh sets, each written by someone who never saw a score or the code and measured once; a second set can check
 # that the first set's reading of the same fitted files was not luck.
-BLIND_SPLITS = ("blind11", "blind12")
+BLIND_SPLITS = ("blind13",)
 CLAIM_SPLITS = ("tune", "measure", *BLIND_SPLITS)
 
 
