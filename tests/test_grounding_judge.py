@@ -149,7 +149,7 @@ PROBE_PAIRS = [
         "SFT and DPO safety training wiped out the denial-of-service backdoor, while the jailbreak backdoor outlasted it.",
         "poisoning-survives-alignment", marks=pytest.mark.xfail(strict=True, reason=(
             "known miss, measured after the seventh refit (4 Dec): the faithful rewording scores 0.09, its swap 0.07; "
-            "swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4, 2 and 3 of 8 on blind8-13)"))),
+            "swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4, 2, 3 and 2 of 8 on blind8-14)"))),
     ("The biggest models clung to their backdoors most stubbornly.",
      "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist"),
 ]
