@@ -22,6 +22,7 @@ from .perturb import NEGATIVE_KINDS, POSITIVE_KINDS
 from pipeline.settings import Settings, force_offline
 
 OUT = Path("bench") / "grounding.json"
+PER_KIND_SETS = ("claims-measure", *BLIND_SETS, "perturb-test")  # the sets whose claims carry a kind
 SUMMAC = ("factcc", "xsumfaith", "summeval", "polytope")
 
 
@@ -100,7 +101,7 @@ def judge_results(embedder, model, vec) -> dict:
     probe, probe_note = probe_for(judge)
     sets = judged_sets(MEASURE_SETS + ("claims-tune",), embedder, vec, judge)
     out = {name: side_by_side(model, combos, probe, s, claim_level=name == "wice-100") for name, s in sets.items()}
-    for name in ("claims-measure", *BLIND_SETS, "perturb-test"):
+    for name in PER_KIND_SETS:
         out[name]["kinds"] = per_kind(model, combos, probe, sets[name])
     sample = [(r["claim"], r["ids"]) for r in hand_claims("measure")[:24]]
     out["sentences_per_second"] = sentences_per_second(judge, sample)
@@ -120,7 +121,7 @@ def judge_table(j: dict) -> list[str]:
         label = f"{name}{' (tune)' if name == 'claims-tune' else ''} n={r['rows']}"
         lines.append(f"{label:30} " + " ".join((f"{r[s]['auroc']:.3f} / {r[s]['bacc']:.3f}" if s in r else "-").rjust(13)
                                               for s in stages))
-    for name in ("claims-measure", *BLIND_SETS, "perturb-test"):
+    for name in PER_KIND_SETS:
         for kind, v in j[name]["kinds"].items():
             lines.append(f"  {name} {kind} (n={v['n']}) correct".ljust(50)
                          + " ".join((f"{v[s]:.2f}" if s in v else "-").rjust(7) for s in stages))
