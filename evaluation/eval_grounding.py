@@ -17,12 +17,13 @@ from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_s
 from pipeline.ground import load_grounding_model
 from pipeline.embed import EmbeddingCache
 from .grounding_data import by_claim, corpus_rows, shared_data_dir, summac_rows, wice_rows
-from .fit_judge import BLIND_SETS, MEASURE_SETS, per_kind, side_by_side
+from .fit_judge import BLIND_SETS, MEASURE_SETS, per_kind, pooled, side_by_side
 from .perturb import NEGATIVE_KINDS, POSITIVE_KINDS
 from pipeline.settings import Settings, force_offline
 
 OUT = Path("bench") / "grounding.json"
 PER_KIND_SETS = ("claims-measure", *BLIND_SETS, "perturb-test")  # the sets whose claims carry a kind
+FRESH_POOLED = "claims-fresh"  # the fresh sets together: one reading of the fitted files on twice the claims
 SUMMAC = ("factcc", "xsumfaith", "summeval", "polytope")
 
 
@@ -100,7 +101,10 @@ def judge_results(embedder, model, vec) -> dict:
         return {"skipped": "no fitted combination (pipeline/judge_combination.json); run `make train-grounding`"}
     probe, probe_note = probe_for(judge)
     sets = judged_sets(MEASURE_SETS + ("claims-tune",), embedder, vec, judge)
-    out = {name: side_by_side(model, combos, probe, s, claim_level=name == "wice-100") for name, s in sets.items()}
+    out = {name: side_by_side(model, combos, probe, s, claim_level=name == "wice-100", interval=name != "claims-tune")
+           for name, s in sets.items()}
+    fresh = pooled(sets, BLIND_SETS)
+    out[FRESH_POOLED] = side_by_side(model, combos, probe, fresh, interval=True) | {"kinds": per_kind(model, combos, probe, fresh)}
     for name in PER_KIND_SETS:
         out[name]["kinds"] = per_kind(model, combos, probe, sets[name])
     sample = [(r["claim"], r["ids"]) for r in hand_claims("measure")[:24]]
@@ -116,12 +120,15 @@ def judge_table(j: dict) -> list[str]:
         return [f"LLM judge: skipped ({j['skipped']})"]
     stages = ("features", "judge", "probe", "combined", "auto")
     lines = [f"{'AUROC / balanced accuracy':30} " + " ".join(s.rjust(13) for s in stages)]
-    for name in (*MEASURE_SETS, "claims-tune"):
+    for name in (*MEASURE_SETS, FRESH_POOLED, "claims-tune"):
         r = j[name]
         label = f"{name}{' (tune)' if name == 'claims-tune' else ''} n={r['rows']}"
+        ci = r["auto"].get("ci95")
         lines.append(f"{label:30} " + " ".join((f"{r[s]['auroc']:.3f} / {r[s]['bacc']:.3f}" if s in r else "-").rjust(13)
-                                              for s in stages))
-    for name in PER_KIND_SETS:
+                                              for s in stages)
+                     + (f"  auto 95%: {ci['auroc'][0]:.3f}-{ci['auroc'][1]:.3f} / {ci['bacc'][0]:.3f}-{ci['bacc'][1]:.3f}"
+                        if ci else ""))
+    for name in (*PER_KIND_SETS, FRESH_POOLED):
         for kind, v in j[name]["kinds"].items():
             lines.append(f"  {name} {kind} (n={v['n']}) correct".ljust(50)
                          + " ".join((f"{v[s]:.2f}" if s in v else "-").rjust(7) for s in stages))

@@ -4,8 +4,9 @@ from types import SimpleNamespace
 
 import numpy as np
 from scipy.special import expit
+from sklearn.metrics import roc_auc_score
 
-from evaluation.fit_judge import fit_all, fit_combination, measured_aurocs
+from evaluation.fit_judge import bootstrap_interval, fit_all, fit_combination, measured_aurocs, pooled
 from pipeline.features import FEATURES
 
 SIGNAL = FEATURES.index("coverage_best")  # the column the stand-in feature model reads
@@ -84,3 +85,33 @@ def test_the_probe_is_chosen_by_what_auto_scores_out_of_fold():
     assert grid[chosen] == round(float(np.mean(list(report["with_probe"]["oof_auroc"].values()))), 4)
     assert probe.model_sha256 == "sha-of-the-model" and probe.weights.shape == (6,)
     assert abs(probe.weights[0]) > max(abs(probe.weights[1:]))  # it reads the informative dimension
+
+
+def test_the_bootstrap_interval_holds_the_reading_and_narrows_with_more_claims():
+    rng = np.random.default_rng(3)
+
+    def interval(n: int) -> tuple[float, dict]:
+        y = rng.integers(0, 2, n)
+        p = y + rng.normal(0, 0.8, n)
+        return roc_auc_score(y, p), bootstrap_interval(y, p, (p >= 0.5).astype(float), resamples=400)
+
+    point, small = interval(96)
+    _, large = interval(960)
+    assert small["auroc"][0] < point < small["auroc"][1]
+    assert 0 <= small["bacc"][0] < small["bacc"][1] <= 1
+    assert large["auroc"][1] - large["auroc"][0] < (small["auroc"][1] - small["auroc"][0]) / 2
+    same_y = np.array([1, 0, 1, 0, 1, 1, 0, 0])
+    assert bootstrap_interval(same_y, same_y.astype(float), same_y.astype(float), resamples=50) == \
+        bootstrap_interval(same_y, same_y.astype(float), same_y.astype(float), resamples=50)
+
+
+def test_pooled_sets_keep_every_row_in_order():
+    sets, _ = _sets()
+    for s in sets.values():
+        s["kinds"], s["claims"] = ["k"] * len(s["y"]), ["c"] * len(s["y"])
+        s["hidden"] = np.ones((len(s["y"]), 3))
+    both = pooled(sets, ("claims-x", "wice-x"))
+    assert both["y"] == sets["claims-x"]["y"] + sets["wice-x"]["y"]
+    assert both["judge"][:240] == sets["claims-x"]["judge"] and both["hidden"].shape == (480, 3)
+    sets["wice-x"]["hidden"] = None
+    assert pooled(sets, ("claims-x", "wice-x"))["hidden"] is None
