@@ -113,8 +113,25 @@ class JudgeCache:
             tmp.replace(self.states_path)
 
 
-def _hand_pairs(split: str, corpus_sentences) -> tuple[list, list, list, list, list]:
+def _normal(claim: str) -> str:
+    return " ".join(claim.lower().split())
+
+
+def measured_claims(split: str) -> list[dict]:
+    """The claims of a split; for a measured split, without those that are word for word a tune claim (the probe
+    was fitted on those, so they are not fresh)."""
     rows = hand_claims(split)
+    if split == "tune":
+        return rows
+    fitted = {_normal(r["claim"]) for r in hand_claims("tune")}
+    kept = [r for r in rows if _normal(r["claim"]) not in fitted]
+    if len(kept) < len(rows):
+        print(f"  claims-{split}: {len(rows) - len(kept)} claim(s) word for word in tune left out", file=sys.stderr)
+    return kept
+
+
+def _hand_pairs(split: str, corpus_sentences) -> tuple[list, list, list, list, list]:
+    rows = measured_claims(split)
     if not rows:
         raise ValueError(f"no claims with split '{split}' in {DATA}/grounding_claims_*.jsonl; add that set's file or "
                          "drop the split from BLIND_SPLITS")

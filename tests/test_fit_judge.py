@@ -115,3 +115,17 @@ def test_pooled_sets_keep_every_row_in_order():
     assert both["judge"][:240] == sets["claims-x"]["judge"] and both["hidden"].shape == (480, 3)
     sets["wice-x"]["hidden"] = None
     assert pooled(sets, ("claims-x", "wice-x"))["hidden"] is None
+
+
+def test_a_measured_claim_written_word_for_word_as_a_tune_claim_is_left_out(tmp_path, monkeypatch):
+    import json
+
+    from evaluation import judge_data
+
+    rows = [{"claim": "RMU  halved the score.", "ids": ["a"], "label": "supported", "kind": "rounded", "split": "tune"},
+            {"claim": "rmu halved the score.", "ids": ["a"], "label": "supported", "kind": "rounded", "split": "measure"},
+            {"claim": "RMU doubled the score.", "ids": ["a"], "label": "not_supported", "kind": "opposite", "split": "measure"}]
+    (tmp_path / "grounding_claims_x.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    monkeypatch.setattr(judge_data, "DATA", tmp_path)
+    assert [r["claim"] for r in judge_data.measured_claims("measure")] == ["RMU doubled the score."]
+    assert len(judge_data.measured_claims("tune")) == 1
