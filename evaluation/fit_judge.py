@@ -20,7 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
 
-from pipeline.ground import JudgeCombination, JudgeCombinations, decided_by_features, feature_logit
+from pipeline.ground import (GATED_INPUTS, JudgeCombination, JudgeCombinations, combination_values, decided_by_features,
+                             feature_logit)
 from pipeline.probe import JudgeProbe
 
 from .judge_data import BLIND_SPLITS
@@ -33,6 +34,8 @@ CLAIM_SHARES = (0.25, 0.4, 0.55, 0.7, 0.85)  # share of the total weight on our 
 FOLDS = 5
 STAGES = ("features", "judge", "probe", "combined", "auto")
 BOOTSTRAP_RESAMPLES = 2000
+DOMAIN_C = 0.01  # the domain head tells our notes' claims from the public sets almost perfectly at any C tried
+OUR_SETS = ("claims-", "perturb-")  # sets written on our notes: the domain head's positive class
 
 
 def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
@@ -102,21 +105,39 @@ def probe_grid(sets: dict[str, dict]) -> dict[tuple[float, float], np.ndarray]:
 
 
 def fit_probe(sets: dict[str, dict], model_sha256: str, share: float, C: float, oof: np.ndarray) -> JudgeProbe:
-    """The probe with the chosen claim share and C, refitted on all rows; its threshold from its out-of-fold logits."""
+    """The probe with the chosen claim share and C, refitted on all rows; its threshold from its out-of-fold logits.
+    Its domain head is fitted on the same standardized states."""
     H, y = np.vstack([s["hidden"] for s in sets.values()]), stacked(sets, "y").astype(int)
     clf, mean, scale = _fit_standardized(H, y, source_weights(sets, share), C)
+    domain = LogisticRegression(C=DOMAIN_C, max_iter=2000, class_weight="balanced").fit((H - mean) / scale, domain_labels(sets))
     return JudgeProbe(clf.coef_[0].astype(float), float(clf.intercept_[0]), mean.astype(float), scale.astype(float),
                       best_threshold(y, expit(oof)), model_sha256,
-                      f"{described(sets)}; C {C}, {share:.0%} of the weight on the first")
+                      f"{described(sets)}; C {C}, {share:.0%} of the weight on the first",
+                      domain.coef_[0].astype(float), float(domain.intercept_[0]))
 
 
-def combination_matrix(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None) -> np.ndarray:
+def combination_matrix(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None,
+                       domain: np.ndarray | None = None) -> np.ndarray:
     feats = np.vstack([np.asarray(s["features"]) for s in sets.values()])
-    columns = {"feature_logit": np.array([feature_logit(p) for p in model.probability(feats)]),
-               "judge_logit": stacked(sets, "judge")}
-    if probe_logits is not None:
-        columns["probe_logit"] = probe_logits
-    return np.column_stack([columns[name] for name in inputs])
+    fl, jl = np.array([feature_logit(p) for p in model.probability(feats)]), stacked(sets, "judge")
+    q = probe_logits if probe_logits is not None else np.zeros(len(fl))
+    rows = [combination_values(a, b, c, None if domain is None else d)
+            for a, b, c, d in zip(fl, jl, q, domain if domain is not None else fl)]
+    return np.array([[r[name] for name in inputs] for r in rows])
+
+
+def domain_labels(sets: dict[str, dict]) -> np.ndarray:
+    return np.concatenate([np.full(len(s["y"]), int(name.startswith(OUR_SETS))) for name, s in sets.items()])
+
+
+def domain_oof(sets: dict[str, dict]) -> np.ndarray:
+    """Out-of-fold domain scores (P(our notes' kind of text)) from the hidden states, folds grouped as everywhere."""
+    H, d, groups = np.vstack([s["hidden"] for s in sets.values()]), domain_labels(sets), cv_groups(sets)
+    out = np.zeros(len(d))
+    for fit, check in GroupKFold(FOLDS).split(H, d, groups):
+        clf, mean, scale = _fit_standardized(H[fit], d[fit], np.ones(len(fit)), DOMAIN_C)
+        out[check] = clf.predict_proba((H[check] - mean) / scale)[:, 1]
+    return out
 
 
 def _auto(p_feat: np.ndarray, combined: np.ndarray, certain: np.ndarray, short_circuit: bool,
@@ -126,13 +147,26 @@ def _auto(p_feat: np.ndarray, combined: np.ndarray, certain: np.ndarray, short_c
     return np.where(settled, p_feat, combined), np.where(settled, p_feat >= feature_threshold, combined >= threshold)
 
 
-def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None
-                    ) -> tuple[JudgeCombination, dict]:
-    """Logistic regression over `inputs`. Its own weighting of our claims against the public sets, and whether the
-    checks settle sentences before the judge, are chosen by the mean out-of-fold AUROC of auto over the sets, each
-    measured as it is measured (WiCE at claim level). Returns the combination and a report of how far auto trails
-    its best part on each set."""
-    X, y = combination_matrix(model, sets, inputs, probe_logits), stacked(sets, "y").astype(int)
+def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None,
+                    domain: np.ndarray | None = None) -> tuple[JudgeCombination, dict]:
+    """Logistic regression over `inputs`, or with out-of-fold `domain` scores given, over them and the gated inputs
+    if that does better. Its own weighting of our claims against the public sets, whether the checks settle
+    sentences before the judge, and whether it is gated are chosen by the mean out-of-fold AUROC of auto over the
+    sets, each measured as it is measured (WiCE at claim level). Returns the combination and a report of how far
+    auto trails its best part on each set."""
+    plain = _fit_combination_over(model, sets, inputs, probe_logits, None)
+    if domain is None:
+        return plain
+    gated = _fit_combination_over(model, sets, inputs + GATED_INPUTS, probe_logits, domain)
+    means = {name: float(np.mean(list(r["oof_auroc"].values()))) for name, (_, r) in (("plain", plain), ("gated", gated))}
+    combination, report = gated if means["gated"] > means["plain"] else plain
+    return combination, report | {"gated": combination.gated, "mean_auroc_plain_gated": means}
+
+
+def _fit_combination_over(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None,
+                          domain: np.ndarray | None) -> tuple[JudgeCombination, dict]:
+    """fit_combination for one fixed set of inputs."""
+    X, y = combination_matrix(model, sets, inputs, probe_logits, domain), stacked(sets, "y").astype(int)
     groups = cv_groups(sets)
     feats = np.vstack([np.asarray(s["features"]) for s in sets.values()])
     p_feat, certain = model.probability(feats), np.array([decided_by_features(r) for r in feats])
@@ -169,13 +203,15 @@ def fit_all(model, sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe
     """The probe whose out-of-fold logits give auto (the combination fitted on them) its best mean out-of-fold
     AUROC, then both combinations (with the probe, and logit-only for server judges)."""
     inputs = ("feature_logit", "judge_logit", "probe_logit")
-    grid = {key: (oof, *fit_combination(model, sets, inputs, oof)) for key, oof in probe_grid(sets).items()}
+    domain = domain_oof(sets)
+    grid = {key: (oof, *fit_combination(model, sets, inputs, oof, domain)) for key, oof in probe_grid(sets).items()}
     auto_mean = {key: float(np.mean(list(r["oof_auroc"].values()))) for key, (_, _, r) in grid.items()}
     (share, C) = max(auto_mean, key=auto_mean.get)
     oof, with_probe, r1 = grid[(share, C)]
     probe = fit_probe(sets, model_sha256, share, C, oof)
     logit_only, r2 = fit_combination(model, sets, ("feature_logit", "judge_logit"), None)
     probe_report = {"C": C, "claim_share": share, "oof_auroc": measured_aurocs(sets, oof),
+                    "domain_oof_accuracy": round(float(((domain >= 0.5) == domain_labels(sets)).mean()), 4),
                     "grid_auto_mean_auroc": {f"share {s} C {c}": round(v, 4) for (s, c), v in auto_mean.items()},
                     "grid_probe_mean_auroc": {f"share {s} C {c}": round(float(np.mean(list(measured_aurocs(sets, o).values()))), 4)
                                               for (s, c), (o, _, _) in grid.items()}}
@@ -198,7 +234,9 @@ def stage_scores(model, combos: JudgeCombinations, probe: JudgeProbe | None, sco
         probe_logits = probe.logits(scored["hidden"])
         out["probe"] = (expit(probe_logits), expit(probe_logits) >= probe.threshold)
         full = combos.with_probe
-        with_probe = np.array([full.probability(r | {"probe_logit": q}) for r, q in zip(rows, probe_logits)])
+        domains = [probe.domain(h) for h in scored["hidden"]]
+        with_probe = np.array([full.probability(combination_values(r["feature_logit"], r["judge_logit"], q, d))
+                               for r, q, d in zip(rows, probe_logits, domains)])
         out["auto"] = _auto(p_feat, with_probe, certain, full.short_circuit, model.threshold, full.threshold)
     else:
         out["auto"] = out["combined"]

@@ -101,7 +101,17 @@ class GroundingScore:
         return word if margin >= 0.15 else f"borderline, {word}"
 
 
-COMBINATION_INPUTS = ("feature_logit", "judge_logit", "probe_logit")
+GATED_INPUTS = ("domain", "domain_x_feature_logit", "domain_x_judge_logit", "domain_x_probe_logit")
+COMBINATION_INPUTS = ("feature_logit", "judge_logit", "probe_logit", *GATED_INPUTS)
+
+
+def combination_values(feature: float, judge: float, probe: float, domain: float | None) -> dict[str, float]:
+    """The inputs a combination may read. With the probe's domain score, also its products with the three logits,
+    so that one fitted combination can weigh each reader by the kind of text it scores (a learned gate)."""
+    values = {"feature_logit": feature, "judge_logit": judge, "probe_logit": probe}
+    if domain is not None:
+        values |= {"domain": domain} | {f"domain_x_{k}": domain * v for k, v in list(values.items())}
+    return values
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,15 @@ class JudgeCombination:
     trained_on: str
     short_circuit: bool = True
 
+    @property
+    def gated(self) -> bool:
+        return any(name in GATED_INPUTS for name in self.inputs)
+
     def probability(self, values: dict[str, float]) -> float:
+        missing = [name for name in self.inputs if name not in values]
+        if missing:
+            raise ValueError(f"the judge combination reads {missing}, which this judge and probe do not give (a probe "
+                             "without its domain head?); refit both with `make train-grounding`")
         z = self.bias + sum(w * float(values[name]) for name, w in zip(self.inputs, self.weights))
         return sigmoid(z)
 
@@ -303,12 +321,14 @@ class GroundingScorer:
             texts = self._judge_evidence(claim, [e.text for e in evidence])
             verdict = self.judge.support(claim, texts)
             judged = round(verdict.probability, 4)
-            probe_logit = self.probe.logit(verdict.hidden) if self.probe is not None and verdict.hidden is not None else None
+            read = self.probe is not None and verdict.hidden is not None
+            probe_logit = self.probe.logit(verdict.hidden) if read else None
             probed = round(sigmoid(probe_logit), 4) if probe_logit is not None else None
             if self.combination is not None:
                 combination = self.combination.pick(probe_logit is not None)
-                p = combination.probability({"feature_logit": feature_logit(p), "judge_logit": verdict.logit,
-                                             "probe_logit": probe_logit if probe_logit is not None else 0.0})
+                p = combination.probability(combination_values(
+                    feature_logit(p), verdict.logit, probe_logit if probe_logit is not None else 0.0,
+                    self.probe.domain(verdict.hidden) if read else None))
                 threshold = combination.threshold
             else:
                 p, threshold = verdict.probability, 0.5

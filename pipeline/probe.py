@@ -37,6 +37,11 @@ class JudgeProbe:
     threshold: float  # the probe's own cut, chosen on out-of-fold predictions (balanced accuracy)
     model_sha256: str  # the judge model whose hidden states it was fitted on
     trained_on: str
+    # A second head on the same standardized state: how much the text looks like claims on our notes (their
+    # claims and perturbations) rather than the public sets (WiCE, SummaC). The combination reads it to lean on
+    # the probe where the probe reads well and on the features elsewhere (a learned gate).
+    domain_weights: np.ndarray | None = None
+    domain_bias: float = 0.0
 
     def logit(self, hidden: np.ndarray) -> float:
         """w . (h - mean) / scale + b for one hidden state."""
@@ -50,10 +55,20 @@ class JudgeProbe:
         """Row-wise `logit` for a matrix of hidden states."""
         return ((np.asarray(hidden, dtype=np.float64) - self.mean) / self.scale) @ self.weights + self.bias
 
+    def domain(self, hidden: np.ndarray) -> float | None:
+        """P(the text is shaped like claims on our notes), or None for a probe fitted without that head."""
+        if self.domain_weights is None:
+            return None
+        z = float(((np.asarray(hidden, dtype=np.float64) - self.mean) / self.scale) @ self.domain_weights + self.domain_bias)
+        return float(1 / (1 + np.exp(-z)))
+
     def to_json(self) -> dict:
-        return {"model_sha256": self.model_sha256, "trained_on": self.trained_on, "threshold": self.threshold,
-                "bias": self.bias, "weights": [round(float(x), 7) for x in self.weights],
-                "mean": [round(float(x), 6) for x in self.mean], "scale": [round(float(x), 6) for x in self.scale]}
+        out = {"model_sha256": self.model_sha256, "trained_on": self.trained_on, "threshold": self.threshold,
+               "bias": self.bias, "weights": [round(float(x), 7) for x in self.weights],
+               "mean": [round(float(x), 6) for x in self.mean], "scale": [round(float(x), 6) for x in self.scale]}
+        if self.domain_weights is not None:
+            out |= {"domain_bias": self.domain_bias, "domain_weights": [round(float(x), 7) for x in self.domain_weights]}
+        return out
 
 
 def save_probe(probe: JudgeProbe, path: Path = PROBE_FILE) -> None:
@@ -70,11 +85,13 @@ def load_probe(model_sha256: str, path: Path = PROBE_FILE) -> JudgeProbe:
         raise ProbeMismatch(f"{path} was fitted on the hidden states of the judge model with SHA-256 "
                             f"{data.get('model_sha256')}, not {model_sha256}; refit it with `make train-grounding`")
     weights, mean, scale = (np.asarray(data[k], dtype=np.float64) for k in ("weights", "mean", "scale"))
-    if not (weights.shape == mean.shape == scale.shape) or weights.ndim != 1 or not np.all(scale > 0):
-        raise ProbeMismatch(f"{path} is damaged (weights {weights.shape}, mean {mean.shape}, scale {scale.shape}); "
-                            "refit it with `make train-grounding`")
+    domain = np.asarray(data["domain_weights"], dtype=np.float64) if "domain_weights" in data else None
+    if (not (weights.shape == mean.shape == scale.shape) or weights.ndim != 1 or not np.all(scale > 0)
+            or (domain is not None and domain.shape != weights.shape)):
+        raise ProbeMismatch(f"{path} is damaged (weights {weights.shape}, mean {mean.shape}, scale {scale.shape}, domain "
+                            f"{None if domain is None else domain.shape}); refit it with `make train-grounding`")
     return JudgeProbe(weights, float(data["bias"]), mean, scale, float(data["threshold"]), data["model_sha256"],
-                      data.get("trained_on", ""))
+                      data.get("trained_on", ""), domain, float(data.get("domain_bias", 0.0)))
 
 
 def probe_for(judge, path: Path = PROBE_FILE) -> tuple[JudgeProbe | None, str]:

@@ -129,3 +129,21 @@ def test_a_measured_claim_written_word_for_word_as_a_tune_claim_is_left_out(tmp_
     monkeypatch.setattr(judge_data, "DATA", tmp_path)
     assert [r["claim"] for r in judge_data.measured_claims("measure")] == ["RMU doubled the score."]
     assert len(judge_data.measured_claims("tune")) == 1
+
+
+def test_the_combination_is_gated_when_the_hidden_state_tells_the_kinds_of_text_apart():
+    """claims-x is read only by the judge and probe, wice-x only by the features; with a hidden dimension that tells
+    the two apart, the gated combination wins the mean out-of-fold AUROC and loses less to the best part."""
+    sets, probe_logits = _sets(seed=4)
+    rng = np.random.default_rng(5)
+    start = 0
+    for name, s in sets.items():
+        n = len(s["y"])
+        side = 1.0 if name.startswith("claims") else -1.0
+        s["hidden"] = np.column_stack([probe_logits[start:start + n], side + rng.normal(0, 0.3, n), rng.normal(0, 1, (n, 3))])
+        start += n
+    probe, combos, report = fit_all(_model(), sets, "sha")
+    assert combos.with_probe.gated and report["with_probe"]["gated"]
+    means = report["with_probe"]["mean_auroc_plain_gated"]
+    assert means["gated"] > means["plain"]
+    assert probe.domain(sets["claims-x"]["hidden"][0]) > 0.5 > probe.domain(sets["wice-x"]["hidden"][0])

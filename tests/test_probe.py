@@ -103,3 +103,41 @@ def test_the_shipped_probe_is_fitted_for_the_default_judge_on_dev_sets_only():
     for held_out in ("measure", "blind", "test", "wice-100", "summac ("):
         assert held_out not in probe.trained_on, probe.trained_on
     assert "claims-tune" in probe.trained_on
+
+
+def test_the_domain_head_reads_the_same_standardized_state_and_survives_the_file(tmp_path):
+    gated = JudgeProbe(*[getattr(small_probe(), f) for f in ("weights", "bias", "mean", "scale", "threshold",
+                                                             "model_sha256", "trained_on")],
+                       np.array([0.0, 1.0, 0.0]), 0.5)
+    h = np.array([3.0, 2.0, 0.0])
+    assert gated.domain(h) == pytest.approx(1 / (1 + np.exp(-(2.0 + 0.5))))
+    assert small_probe().domain(h) is None
+    path = tmp_path / "probe.json"
+    save_probe(gated, path)
+    assert load_probe(SHA, path).domain(h) == pytest.approx(gated.domain(h))
+    data = json.loads(path.read_text())
+    data["domain_weights"] = [1.0]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProbeMismatch, match="domain"):
+        load_probe(SHA, path)
+
+
+def test_a_gated_combination_weighs_each_reader_by_the_domain_score(engine):
+    """On text the domain head calls ours the gated combination follows the probe; elsewhere the judge."""
+    claim = ("Adversarial training reliably removed the backdoors in the largest models.", ["sleeper-agents-persist"])
+    gated = JudgeCombination(("judge_logit", "domain_x_probe_logit", "domain_x_judge_logit"), (1.0, 4.0, -1.0), 0.0, 0.5,
+                             "test", False)
+    combos = JudgeCombinations(gated, JudgeCombination(("feature_logit", "judge_logit"), (0.0, 1.0), 0.0, 0.5, "test", False))
+    judge = HiddenStateJudge(3.0, np.array([1.0, 0.0, -1.0]))  # the judge says yes; the probe reads -0.25 (no)
+    scores = {}
+    for name, bias in (("ours", 20.0), ("public", -20.0)):
+        probe = JudgeProbe(*[getattr(small_probe(), f) for f in ("weights", "bias", "mean", "scale", "threshold",
+                                                                 "model_sha256", "trained_on")], np.zeros(3), bias)
+        scorer = GroundingScorer(engine.embedder, engine.note_sentences, judge=judge, mode="llm", combination=combos,
+                                 probe=probe)
+        [scores[name]] = scorer.score([claim])
+    assert not scores["ours"].supported and scores["public"].supported
+    no_head = GroundingScorer(engine.embedder, engine.note_sentences, judge=judge, mode="llm", combination=combos,
+                              probe=small_probe())
+    with pytest.raises(ValueError, match="domain"):
+        no_head.score([claim])
