@@ -3,7 +3,7 @@ fields, and (marked `judge`, run by `make test-judge`) the real local judge on r
 import pytest
 
 from pipeline.service import JudgeChoice, open_judge, score_text
-from pipeline.ground import JUDGE_MODES, GroundingScorer, JudgeCombination, feature_logit, load_combination
+from pipeline.ground import GATED_INPUTS, JUDGE_MODES, GroundingScorer, JudgeCombination, feature_logit, load_combination
 from pipeline.judge import JudgeUnavailable, JudgeVerdict
 
 
@@ -73,7 +73,8 @@ def test_shipped_combinations_are_fitted_on_dev_sets_only():
     for c in (combos.with_probe, combos.logit_only):
         assert "claims-tune" in c.trained_on and "measure" not in c.trained_on and "blind" not in c.trained_on
         assert "test" not in c.trained_on and "wice-100" not in c.trained_on
-    assert combos.with_probe.inputs == ("feature_logit", "judge_logit", "probe_logit")
+    assert combos.with_probe.inputs[:3] == ("feature_logit", "judge_logit", "probe_logit")
+    assert set(combos.with_probe.inputs[3:]) <= set(GATED_INPUTS)
     assert combos.logit_only.inputs == ("feature_logit", "judge_logit") and combos.logit_only.weights[1] > 0
 
 
@@ -105,13 +106,8 @@ SEED_REWORDINGS = [
     ("RLHF raised unverified positive claims from about 21% to 85% in Marketplace scenarios where the truth was unknown.", "rlhf-truth-indifference"),
     ("Planting poison in a tenth of a percent of pretraining data was enough for denial-of-service, context extraction and "
      "belief manipulation to outlast SFT and DPO safety training.", "poisoning-survives-alignment"),
-    pytest.param(
-        "On the model's own generations, output entropy was three to four times lower than on text it did not write.",
-        "outputs-as-actions", marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss since the eighth refit (5 Dec, 2,227 tune claims): auto 0.48 against its line 0.58, as the "
-            "combination leans on the features (weight 0.45), which read '3-4x' against 'three to four times' as "
-            "missing words; the refit on 2,035 claims passed it. On fresh claims auto trails the probe alone by "
-            "0.04-0.11 AUROC for the same reason"))),
+    ("On the model's own generations, output entropy was three to four times lower than on text it did not write.",
+     "outputs-as-actions"),  # missed by the ungated refit on 2,227 claims (0.48 against 0.58); the gated one passes it
 ]
 DISTORTIONS = [
     ("Adversarial training removed the backdoor in the largest models.", "sleeper-agents-persist"),
@@ -153,10 +149,17 @@ PROBE_PAIRS = [
         "SFT and DPO safety training wiped out the jailbreak backdoor, while the denial-of-service backdoor outlasted it.",
         "SFT and DPO safety training wiped out the denial-of-service backdoor, while the jailbreak backdoor outlasted it.",
         "poisoning-survives-alignment", marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss, measured after the eighth refit (5 Dec): the faithful rewording scores 0.09, its swap 0.07; "
-            "swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4 and 4 of 8 on blind8-18)"))),
-    ("The biggest models clung to their backdoors most stubbornly.",
-     "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist"),
+            "known miss, measured after the gated refit (5 Dec): the faithful rewording scores 0.06, its swap 0.05; "
+            "swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4, 4, 4 and 7 of 8 "
+            "on blind8-20)"))),
+    pytest.param(
+        "The biggest models clung to their backdoors most stubbornly.",
+        "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist",
+        marks=pytest.mark.xfail(strict=True, reason=(
+            "known miss since the gated refit (5 Dec, 2,419 tune claims): the reversal is flagged (0.14) but its "
+            "faithful rewording scores 0.38 against the line 0.59 (probe 0.18); the ungated refit on 2,227 claims "
+            "passed both (0.59 and 0.32 against 0.58). The gate's single cut sits high for our claims: the measure "
+            "split's balanced accuracy fell 0.914 -> 0.860 against the same refit ungated"))),
 ]
 
 
