@@ -49,17 +49,20 @@ class JudgeProbe:
         if h.shape != self.mean.shape:
             raise ProbeMismatch(f"the judge's hidden state has {h.size} values, the probe expects {self.mean.size}; "
                                 "refit it with `make train-grounding`")
-        return float(((h - self.mean) / self.scale) @ self.weights + self.bias)
+        return float(self._standardized(h) @ self.weights + self.bias)
 
     def logits(self, hidden: np.ndarray) -> np.ndarray:
         """Row-wise `logit` for a matrix of hidden states."""
-        return ((np.asarray(hidden, dtype=np.float64) - self.mean) / self.scale) @ self.weights + self.bias
+        return self._standardized(hidden) @ self.weights + self.bias
+
+    def _standardized(self, hidden: np.ndarray) -> np.ndarray:
+        return (np.asarray(hidden, dtype=np.float64) - self.mean) / self.scale
 
     def domain(self, hidden: np.ndarray) -> float | None:
         """P(the text is shaped like claims on our notes), or None for a probe fitted without that head."""
         if self.domain_weights is None:
             return None
-        z = float(((np.asarray(hidden, dtype=np.float64) - self.mean) / self.scale) @ self.domain_weights + self.domain_bias)
+        z = float(self._standardized(hidden) @ self.domain_weights + self.domain_bias)
         return float(1 / (1 + np.exp(-z)))
 
     def to_json(self) -> dict:
