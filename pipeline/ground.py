@@ -323,11 +323,11 @@ class GroundingScorer:
             judged = round(verdict.probability, 4)
             read = self.probe is not None and verdict.hidden is not None
             probe_logit = self.probe.logit(verdict.hidden) if read else None
-            probed = round(sigmoid(probe_logit), 4) if probe_logit is not None else None
+            probed = round(sigmoid(probe_logit), 4) if read else None
             if self.combination is not None:
-                combination = self.combination.pick(probe_logit is not None)
+                combination = self.combination.pick(read)
                 p = combination.probability(combination_values(
-                    feature_logit(p), verdict.logit, probe_logit if probe_logit is not None else 0.0,
+                    feature_logit(p), verdict.logit, probe_logit if read else 0.0,
                     self.probe.domain(verdict.hidden) if read else None))
                 threshold = combination.threshold
             else:

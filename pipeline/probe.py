@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import InquireError
 from .files import write_text_atomically
+from .text import sigmoid
 
 PROBE_FILE = Path(__file__).with_name("judge_probe.json")
 
@@ -62,8 +63,7 @@ class JudgeProbe:
         """P(the text is shaped like claims on our notes), or None for a probe fitted without that head."""
         if self.domain_weights is None:
             return None
-        z = float(self._standardized(hidden) @ self.domain_weights + self.domain_bias)
-        return float(1 / (1 + np.exp(-z)))
+        return sigmoid(float(self._standardized(hidden) @ self.domain_weights + self.domain_bias))
 
     def to_json(self) -> dict:
         out = {"model_sha256": self.model_sha256, "trained_on": self.trained_on, "threshold": self.threshold,
