@@ -7,11 +7,12 @@ a field (and retraining), never counting positions.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 
-from .text import content_words, names, numbers, words
+from .text import content_words, names, numbers, numbers_at, words
 
 NEGATIONS = frozenset("not no never none nor neither cannot without fails fail failed lacks lack n't isn't aren't wasn't weren't doesn't don't didn't won't".split())
 # Pairs of words that reverse a claim's direction; either side may appear in claim or evidence.
@@ -114,12 +115,13 @@ RELATION_WORDS = frozenset("than beat beats outperformed outperforms outperform 
 
 
 def _order_swap(claim: str, sentence: str, similarity: float) -> float:
-    """1 when two numbers (evidence similarity >= 0.7) of the claim appear in the evidence sentence in the
-    opposite order (from 21% to 85% vs from 85% to 21%), or two names (similarity >= 0.9) appear the other
+    """1 when two numbers (evidence similarity >= 0.7; not both `naming_numbers`) of the claim appear in the
+    evidence sentence in the opposite order (from 21% to 85% vs from 85% to 21%), or two names (similarity >= 0.9) appear the other
     way round and either a relation word joins them in the claim (A beat B vs B beat A) or exchanging them
     back makes the claim follow the evidence more closely (a swapped copy, not a reordering paraphrase)."""
     claim_low, low = claim.lower(), sentence.lower()
     kinds = [([_number_key(n) for n in numbers(claim)], 0.7, False), (names(claim), 0.9, True)]
+    naming = naming_numbers(claim)
     for keys, _, related in (k for k in kinds if similarity >= k[1]):
         found = []
         for key in dict.fromkeys(keys):
@@ -129,10 +131,17 @@ def _order_swap(claim: str, sentence: str, similarity: float) -> float:
                 found.append((in_claim.start(), in_evidence.start(), key.lower()))
         found.sort()
         for (c1, e1, k1), (c2, e2, k2) in zip(found, found[1:]):
-            if e1 > e2 and (not related or RELATION_WORDS & set(words(claim_low[c1:c2]))
+            if e1 > e2 and not {k1, k2} <= naming and (not related or RELATION_WORDS & set(words(claim_low[c1:c2]))
                             or _unswapping_matches_better(claim_low, low, k1, k2)):
                 return 1.0
     return 0.0
+
+
+def naming_numbers(text: str) -> set[str]:
+    """Number keys fixed to a name ("GPT-4", "Llama 2", "AIME 2024", "pass@1"), not quantities: a paraphrase may
+    move two of them about freely ("pass@1 on AIME 2024" and "AIME 2024 pass@1")."""
+    return {_number_key(written) for written, start in numbers_at(text)
+            if not written.endswith(("%", "x")) and re.search(r"(@|[A-Za-z]-|\b[A-Z][\w.-]*\s)$", text[max(0, start - 24):start])}
 
 
 def _unswapping_matches_better(claim: str, sentence: str, a: str, b: str) -> bool:
@@ -151,22 +160,60 @@ def _as_float(key: str) -> float | None:
         return None
 
 
-def _number_found(key: str, evidence_keys: set[str]) -> bool:
-    """The claim's number is in the evidence as written, or as its rounding: 21 for 20.9, 85 for 84.5, 0.3 for
-    0.28 (a paraphrase rounds; a changed number does not land within half a unit of the claim's last digit)."""
+def _number_found(key: str, evidence_keys: set[str], bound: str | None = None, same_unit: set[str] | None = None) -> bool:
+    """The claim's number is in the evidence as written, or as its rounding: 21 for 20.9, 71 for 71.0, 0.3 for
+    0.28 (a paraphrase rounds; a changed number does not land within half a unit of the claim's last digit).
+    A hedged number (`hedged_numbers`) stands for a range: "about 150" holds 154, "under 60%" holds 58%,
+    "over 90%" holds 94%, each within `HEDGE_TOLERANCE` of the claim's value, on the side the bound says, and
+    among the evidence numbers of the same unit (`same_unit`; "over 95%" is not held by "100 roles")."""
     if key in evidence_keys:
         return True
     value = _as_float(key)
     if value is None:
         return False
     decimals = len(key.split(".")[1]) if "." in key else 0
-    half_unit = 0.5 * 10 ** -decimals
-    return any(v is not None and v != value and abs(v - value) <= half_unit + 1e-9
-               for v in (_as_float(e) for e in evidence_keys))
+    half_unit = 0.5 * 10 ** -decimals + 1e-9
+    if any(v is not None and abs(v - value) <= half_unit for v in (_as_float(e) for e in evidence_keys)):
+        return True
+    if bound is None:
+        return False
+    slack = max(HEDGE_TOLERANCE * abs(value), half_unit)
+    low = value - slack if bound in ("about", "at most") else value
+    high = value + slack if bound in ("about", "at least") else value
+    return any(v is not None and low <= v <= high for v in (_as_float(e) for e in (same_unit if same_unit is not None else evidence_keys)))
+
+
+# Words that make the number after them a range: an LLM answer rounds "15.6%" to "about 16%", "58%" to "a bit
+# under 60%". Relative slack for such a number (a changed number is usually off by more than a tenth).
+HEDGE_TOLERANCE = 0.1
+_HEDGES = {"about": ("about", "around", "roughly", "approximately", "nearly", "almost", "some", "circa", "close to", "~"),
+           "at most": ("under", "below", "less than", "fewer than", "at most", "up to", "short of"),
+           "at least": ("over", "above", "more than", "exceeding", "at least", "upwards of", "beyond")}
+_BOUND_OF = {phrase: bound for bound, phrases in _HEDGES.items() for phrase in phrases}
+_HEDGE_BEFORE = re.compile(
+    r"(?:^|\W)(?:(?:just|a bit|a little|slightly|well|only|barely|still)\s+)?(?P<hedge>"
+    + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted(_BOUND_OF, key=len, reverse=True))
+    + r")\s*\$?$", re.IGNORECASE)
+
+
+def hedged_numbers(claim: str) -> dict[str, str]:
+    """The claim's numbers written as a range ("about 16%", "under 60%"), by number key: "about", "at most" (the
+    true value is at or below it) or "at least"."""
+    out = {}
+    for written, start in numbers_at(claim):
+        hedge = _HEDGE_BEFORE.search(claim[max(0, start - 24):start])
+        if hedge:
+            out[_number_key(written)] = _BOUND_OF[" ".join(hedge.group("hedge").lower().split())]
+    return out
 
 
 def _number_key(n: str) -> str:
     return n.rstrip("%x").rstrip(".") or n
+
+
+def _unit(n: str) -> str:
+    """'%', 'x' or '' for a number as written."""
+    return n[-1] if n.endswith(("%", "x")) else ""
 
 
 def _weakest_part(parts: list[str], part_vectors: list[np.ndarray] | None, vectors: np.ndarray, all_content: set[str],
@@ -200,8 +247,13 @@ def claim_features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence
     missing = [w for w in dict.fromkeys(claim_content) if w not in all_content]
     cover_all = sum(w in all_content for w in claim_content) / max(len(claim_content), 1)
     claim_numbers = [_number_key(n) for n in numbers(claim)]
-    evidence_numbers = {_number_key(n) for n in numbers(all_text)}
-    numbers_missing = [n for n in dict.fromkeys(claim_numbers) if not _number_found(n, evidence_numbers)]
+    evidence_numbers, by_unit = {_number_key(n) for n in numbers(all_text)}, defaultdict(set)
+    for n in numbers(all_text):
+        by_unit[_unit(n)].add(_number_key(n))
+    bounds = hedged_numbers(claim)
+    numbers_missing = list(dict.fromkeys(_number_key(n) for n in numbers(claim)
+                                         if not _number_found(_number_key(n), evidence_numbers, bounds.get(_number_key(n)),
+                                                              by_unit[_unit(n)])))
     claim_names = list(dict.fromkeys(names(claim)))
     evidence_lower = all_text.lower()
     names_missing = [n for n in claim_names if n not in evidence_lower]

@@ -113,7 +113,12 @@ def topic_stems(text: str) -> frozenset[str]:
 
 def numbers(text: str) -> list[str]:
     """Numbers as written ('0.1%', '3-4x' gives '3' and '4x'), normalised without spaces or commas."""
-    return [re.sub(r"[\s,]", "", n) for n in _NUMBER.findall(text)]
+    return [n for n, _ in numbers_at(text)]
+
+
+def numbers_at(text: str) -> list[tuple[str, int]]:
+    """`numbers` with the offset where each starts, for reading the words before it."""
+    return [(re.sub(r"[\s,]", "", m.group()), m.start()) for m in _NUMBER.finditer(text)]
 
 
 def names(text: str) -> list[str]:

@@ -14,9 +14,11 @@ PASS = [
     ("paraphrase", f"After RLHF the share of positive claims in unknown-truth scenarios climbed to 84.5%. [{T}]"),
     ("paraphrase", f"The denial-of-service backdoor kept working after post-training even with just 0.001% of pretraining data poisoned. [{P}]"),
     ("paraphrase", f"Output entropy was 3-4x lower on-policy than off-policy in post-trained models. [{O}]"),
+    ("rounded", "During RL training, DeepSeek-R1-Zero's AIME 2024 pass@1 rose from about 16% to roughly 71%. [deepseek-r1-zero]"),
 ]
 FAIL = [
     ("changed number", f"Before RLHF, the model made positive claims in 35.2% of these unknown-truth scenarios. [{T}]"),
+    ("hedged changed number", f"After RLHF, the model made positive claims in well over 95% of these unknown-truth scenarios. [{T}]"),
     ("swapped roles", f"RLHF raised the rate of unverified positive claims from 84.5% to 20.9%. [{T}]"),
     ("direction reversed", f"After RLHF, the rate of such positive claims fell to 84.5%. [{T}]"),
     ("negation", f"The denial-of-service backdoor did not work after post-training when only 0.001% of the pretraining data was poisoned. [{P}]"),

@@ -109,3 +109,34 @@ def test_the_perturbation_suite_reverses_with_its_own_words_not_the_scorers():
 
     scorers = {frozenset(pair) for pair in OPPOSITES}
     assert [pair for pair in REVERSALS if frozenset(pair) in scorers] == []
+
+
+@pytest.mark.parametrize("claim_number, bound, evidence, found", [
+    ("71", None, "71.0", True),  # the same value written with a decimal
+    ("16", None, "15.6", True),  # rounded
+    ("35.2", None, "20.9", False),
+    ("16", "about", "17.5", True),  # "about 16" holds a value within a tenth either side
+    ("16", "about", "18", False),
+    ("60", "at most", "58", True),  # "under 60%" holds 58%, not 62%
+    ("60", "at most", "62", False),
+    ("90", "at least", "94", True),  # "over 90%" holds 94%, not 86%
+    ("90", "at least", "86", False),
+    ("0.0002", "about", "0.00016", True),  # a tiny number keeps its rounding even when a tenth of it is smaller
+])
+def test_a_number_is_found_as_written_rounded_or_within_its_hedge(claim_number, bound, evidence, found):
+    from pipeline.features import _number_found
+
+    assert _number_found(claim_number, {evidence}, bound) is found
+
+
+def test_hedged_numbers_read_the_words_before_each_number():
+    from pipeline.features import hedged_numbers
+
+    claim = "Pass@1 rose from roughly 16% to 71%, a bit under 60% of prompts and well over 90% of runs, up to 3 times"
+    assert hedged_numbers(claim) == {"16": "about", "60": "at most", "90": "at least", "3": "at most"}
+
+
+def test_numbers_fixed_to_a_name_are_told_from_quantities():
+    from pipeline.features import naming_numbers
+
+    assert naming_numbers("On AIME 2024 pass@1 GPT-4 and Llama 2 rose from 16% to 71%; the year was 2023") == {"2024", "1", "4", "2"}
