@@ -106,8 +106,11 @@ SEED_REWORDINGS = [
     ("RLHF raised unverified positive claims from about 21% to 85% in Marketplace scenarios where the truth was unknown.", "rlhf-truth-indifference"),
     ("Planting poison in a tenth of a percent of pretraining data was enough for denial-of-service, context extraction and "
      "belief manipulation to outlast SFT and DPO safety training.", "poisoning-survives-alignment"),
-    ("On the model's own generations, output entropy was three to four times lower than on text it did not write.",
-     "outputs-as-actions"),  # missed by the ungated refit on 2,227 claims (0.48 against 0.58); the gated one passes it
+    pytest.param("On the model's own generations, output entropy was three to four times lower than on text it did not "
+                 "write.", "outputs-as-actions", marks=pytest.mark.xfail(strict=True, reason=(
+                     "known miss, flipping between refits: missed by the 2,227-claim refit (0.48 against 0.58), passed by "
+                     "the 2,419-claim one, missed again by the 2,611-claim one (0.36 against 0.53; the judge reads "
+                     "'three to four times' against '3-4x' and flags a negation the note's sentence carries)"))),
 ]
 DISTORTIONS = [
     ("Adversarial training removed the backdoor in the largest models.", "sleeper-agents-persist"),
@@ -149,17 +152,13 @@ PROBE_PAIRS = [
         "SFT and DPO safety training wiped out the jailbreak backdoor, while the denial-of-service backdoor outlasted it.",
         "SFT and DPO safety training wiped out the denial-of-service backdoor, while the jailbreak backdoor outlasted it.",
         "poisoning-survives-alignment", marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss, measured after the gated refit (5 Dec): the faithful rewording scores 0.06, its swap 0.05; "
-            "swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4, 4, 4 and 7 of 8 "
-            "on blind8-20)"))),
-    pytest.param(
-        "The biggest models clung to their backdoors most stubbornly.",
-        "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss since the gated refit (5 Dec, 2,419 tune claims): the reversal is flagged (0.14) but its "
-            "faithful rewording scores 0.38 against the line 0.59 (probe 0.18); the ungated refit on 2,227 claims "
-            "passed both (0.59 and 0.32 against 0.58). The gate's single cut sits high for our claims: the measure "
-            "split's balanced accuracy fell 0.914 -> 0.860 against the same refit ungated"))),
+            "known miss: after the 2,611-claim refit (5 Dec) the faithful rewording scores 0.03, its swap 0.02; "
+            "swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4, 4, 4, 7, 4 and 5 "
+            "of 8 on blind8-22)"))),
+    # a known miss after the 2,419-claim gated refit (faithful 0.38 against 0.59); the 2,611-claim refit passes both
+    # (0.55 against 0.53, the reversal 0.24)
+    ("The biggest models clung to their backdoors most stubbornly.",
+     "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist"),
 ]
 
 
