@@ -141,7 +141,10 @@ def naming_numbers(text: str) -> set[str]:
     """Number keys fixed to a name ("GPT-4", "Llama 2", "AIME 2024", "pass@1"), not quantities: a paraphrase may
     move two of them about freely ("pass@1 on AIME 2024" and "AIME 2024 pass@1")."""
     return {_number_key(written) for written, start in numbers_at(text)
-            if not written.endswith(("%", "x")) and re.search(r"(@|[A-Za-z]-|\b[A-Z][\w.-]*\s)$", text[max(0, start - 24):start])}
+            if not written.endswith(("%", "x")) and _NAME_BEFORE.search(text[max(0, start - 24):start])}
+
+
+_NAME_BEFORE = re.compile(r"(@|[A-Za-z]-|\b[A-Z][\w.-]*\s)$")  # "pass@", "GPT-", "Llama " just before a number
 
 
 def _unswapping_matches_better(claim: str, sentence: str, a: str, b: str) -> bool:
@@ -160,7 +163,8 @@ def _as_float(key: str) -> float | None:
         return None
 
 
-def _number_found(key: str, evidence_keys: set[str], bound: str | None = None, same_unit: set[str] | None = None) -> bool:
+def _number_found(key: str, evidence_keys: set[str], bound: str | None = None,
+                  same_unit: set[str] | None = None) -> bool:
     """The claim's number is in the evidence as written, or as its rounding: 21 for 20.9, 71 for 71.0, 0.3 for
     0.28 (a paraphrase rounds; a changed number does not land within half a unit of the claim's last digit).
     A hedged number (`hedged_numbers`) stands for a range: "about 150" holds 154, "under 60%" holds 58%,
@@ -180,13 +184,15 @@ def _number_found(key: str, evidence_keys: set[str], bound: str | None = None, s
     slack = max(HEDGE_TOLERANCE * abs(value), half_unit)
     low = value - slack if bound in ("about", "at most") else value
     high = value + slack if bound in ("about", "at least") else value
-    return any(v is not None and low <= v <= high for v in (_as_float(e) for e in (same_unit if same_unit is not None else evidence_keys)))
+    pool = same_unit if same_unit is not None else evidence_keys
+    return any(v is not None and low <= v <= high for v in (_as_float(e) for e in pool))
 
 
 # Words that make the number after them a range: an LLM answer rounds "15.6%" to "about 16%", "58%" to "a bit
 # under 60%". Relative slack for such a number (a changed number is usually off by more than a tenth).
 HEDGE_TOLERANCE = 0.1
-_HEDGES = {"about": ("about", "around", "roughly", "approximately", "nearly", "almost", "some", "circa", "close to", "~"),
+_HEDGES = {"about": ("about", "around", "roughly", "approximately", "nearly", "almost", "some", "circa", "close to",
+                     "~"),
            "at most": ("under", "below", "less than", "fewer than", "at most", "up to", "short of"),
            "at least": ("over", "above", "more than", "exceeding", "at least", "upwards of", "beyond")}
 _BOUND_OF = {phrase: bound for bound, phrases in _HEDGES.items() for phrase in phrases}
