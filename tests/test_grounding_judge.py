@@ -106,11 +106,10 @@ SEED_REWORDINGS = [
     ("RLHF raised unverified positive claims from about 21% to 85% in Marketplace scenarios where the truth was unknown.", "rlhf-truth-indifference"),
     ("Planting poison in a tenth of a percent of pretraining data was enough for denial-of-service, context extraction and "
      "belief manipulation to outlast SFT and DPO safety training.", "poisoning-survives-alignment"),
-    pytest.param("On the model's own generations, output entropy was three to four times lower than on text it did not "
-                 "write.", "outputs-as-actions", marks=pytest.mark.xfail(strict=True, reason=(
-                     "known miss, flipping between refits: missed by the 2,227-claim refit (0.48 against 0.58), passed by "
-                     "the 2,419-claim one, missed again by the 2,611-claim one (0.36 against 0.53; the judge reads "
-                     "'three to four times' against '3-4x' and flags a negation the note's sentence carries)"))),
+    # flips between refits: missed by the 2,227- and 2,611-claim refits (0.48 against 0.58, 0.36 against 0.53),
+    # passed by the 2,419- and 2,803-claim ones
+    ("On the model's own generations, output entropy was three to four times lower than on text it did not write.",
+     "outputs-as-actions"),
 ]
 DISTORTIONS = [
     ("Adversarial training removed the backdoor in the largest models.", "sleeper-agents-persist"),
@@ -152,11 +151,11 @@ PROBE_PAIRS = [
         "SFT and DPO safety training wiped out the jailbreak backdoor, while the denial-of-service backdoor outlasted it.",
         "SFT and DPO safety training wiped out the denial-of-service backdoor, while the jailbreak backdoor outlasted it.",
         "poisoning-survives-alignment", marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss: after the 2,611-claim refit (5 Dec) the faithful rewording scores 0.03, its swap 0.02; "
+            "known miss: after the 2,803-claim refit (5 Dec) the faithful rewording scores 0.05, its swap 0.04; "
             "swapped roles stay a weak kind on fresh claims (auto flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4, 4, 4, 7, 4 and 5 "
             "of 8 on blind8-22)"))),
-    # a known miss after the 2,419-claim gated refit (faithful 0.38 against 0.59); the 2,611-claim refit passes both
-    # (0.55 against 0.53, the reversal 0.24)
+    # a known miss after the 2,419-claim gated refit (faithful 0.38 against 0.59); the 2,803-claim refit passes both
+    # (0.66 against 0.44, the reversal 0.24)
     ("The biggest models clung to their backdoors most stubbornly.",
      "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist"),
 ]
