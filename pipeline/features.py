@@ -116,9 +116,10 @@ RELATION_WORDS = frozenset("than beat beats outperformed outperforms outperform 
 
 def _order_swap(claim: str, sentence: str, similarity: float) -> float:
     """1 when two numbers (evidence similarity >= 0.7; not both `naming_numbers`) of the claim appear in the
-    evidence sentence in the opposite order (from 21% to 85% vs from 85% to 21%), or two names (similarity >= 0.9) appear the other
-    way round and either a relation word joins them in the claim (A beat B vs B beat A) or exchanging them
-    back makes the claim follow the evidence more closely (a swapped copy, not a reordering paraphrase)."""
+    evidence sentence in the opposite order (from 21% to 85% vs from 85% to 21%), or two names (similarity >= 0.9)
+    appear the other way round and either a relation word joins them in the claim (A beat B vs B beat A) or
+    exchanging them back makes the claim follow the evidence more closely (a swapped copy, not a reordering
+    paraphrase)."""
     claim_low, low = claim.lower(), sentence.lower()
     kinds = [([_number_key(n) for n in numbers(claim)], 0.7, False), (names(claim), 0.9, True)]
     naming = naming_numbers(claim)
@@ -257,9 +258,9 @@ def claim_features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence
     for n in numbers(all_text):
         by_unit[_unit(n)].add(_number_key(n))
     bounds = hedged_numbers(claim)
-    numbers_missing = list(dict.fromkeys(_number_key(n) for n in numbers(claim)
-                                         if not _number_found(_number_key(n), evidence_numbers, bounds.get(_number_key(n)),
-                                                              by_unit[_unit(n)])))
+    numbers_missing = list(dict.fromkeys(
+        key for key, written in ((_number_key(n), n) for n in numbers(claim))
+        if not _number_found(key, evidence_numbers, bounds.get(key), by_unit[_unit(written)])))
     claim_names = list(dict.fromkeys(names(claim)))
     evidence_lower = all_text.lower()
     names_missing = [n for n in claim_names if n not in evidence_lower]
