@@ -253,13 +253,15 @@ def claim_features(claim: str, claim_vector: np.ndarray, evidence: list[Evidence
     best_content, all_content = set(content_words(best)), set(content_words(all_text))
     missing = [w for w in dict.fromkeys(claim_content) if w not in all_content]
     cover_all = sum(w in all_content for w in claim_content) / max(len(claim_content), 1)
-    claim_numbers = [_number_key(n) for n in numbers(claim)]
-    evidence_numbers, by_unit = {_number_key(n) for n in numbers(all_text)}, defaultdict(set)
+    claim_written = numbers(claim)
+    claim_numbers = [_number_key(n) for n in claim_written]
+    evidence_numbers, by_unit = set(), defaultdict(set)
     for n in numbers(all_text):
+        evidence_numbers.add(_number_key(n))
         by_unit[_unit(n)].add(_number_key(n))
     bounds = hedged_numbers(claim)
     numbers_missing = list(dict.fromkeys(
-        key for key, written in ((_number_key(n), n) for n in numbers(claim))
+        key for key, written in zip(claim_numbers, claim_written)
         if not _number_found(key, evidence_numbers, bounds.get(key), by_unit[_unit(written)])))
     claim_names = list(dict.fromkeys(names(claim)))
     evidence_lower = all_text.lower()
