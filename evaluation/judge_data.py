@@ -3,8 +3,8 @@
 The judge takes ~1-2 s a claim on 2 cores, so its verdicts (the Yes-No logit, and the hidden state the probe
 reads) are cached by (model, claim, evidence): a rerun of `make eval-grounding` or `make train-grounding` only
 judges what it has not seen. Sets (see evaluation/fit_judge.py for which are fitted on and which measured):
-- claims-tune / claims-measure / claims-blind23 / claims-blind24: evaluation/data/grounding_claims_*.jsonl,
-  hand-written against the notes; the blind sets by people who never saw a score or the code (the twenty-two earlier
+- claims-tune / claims-measure / claims-blind25 / claims-blind26: evaluation/data/grounding_claims_*.jsonl,
+  hand-written against the notes; the blind sets by people who never saw a score or the code (the twenty-four earlier
   blind sets were measured once each, then folded into tune: their records say so in "origin");
 - wice-dev (first `WICE_DEV_CLAIMS` claims) and wice-100 (the 100 test claims with published scores);
 - perturb-train / perturb-test: a seeded sample of `PERTURB_PER_KIND` cases of each kind of the perturbation
@@ -34,11 +34,13 @@ SUMMAC_PER_SUBSET = 15  # SummaC items per subset measured (the first ones of ea
 SUMMAC_DEV_PER_SUBSET = 10  # the next ones of each subset: development data, never measured
 # Fresh sets, each written by someone who never saw a score or the code and measured once; a second set can check
 # that the first set's reading of the same fitted files was not luck.
-BLIND_SPLITS = ("blind23", "blind24")
+BLIND_SPLITS = ("blind25", "blind26")
 CLAIM_SPLITS = ("tune", "measure", *BLIND_SPLITS)
 
 
 def hand_claims(split: str) -> list[dict]:
+    """The claims of a split, each with its "writer": the set it was first written as ("origin", for a fresh set
+    folded into tune) or else its file's name."""
     rows = []
     for name in sorted(DATA.glob("grounding_claims_*.jsonl")):
         for n, line in enumerate(name.read_text(encoding="utf-8").splitlines(), start=1):
@@ -47,7 +49,7 @@ def hand_claims(split: str) -> list[dict]:
                 if r.get("split") not in CLAIM_SPLITS or r.get("label") not in ("supported", "not_supported"):
                     raise ValueError(f"{name}:{n}: needs split {'|'.join(CLAIM_SPLITS)} and label supported|not_supported")
                 if r["split"] == split:
-                    rows.append(r)
+                    rows.append(r | {"writer": r.get("origin", name.stem.removeprefix("grounding_claims_"))})
     return rows
 
 
@@ -130,14 +132,14 @@ def measured_claims(split: str) -> list[dict]:
     return kept
 
 
-def _hand_pairs(split: str, corpus_sentences) -> tuple[list, list, list, list, list]:
+def _hand_pairs(split: str, corpus_sentences) -> tuple[list, list, list, list, list, list]:
     rows = measured_claims(split)
     if not rows:
         raise ValueError(f"no claims with split '{split}' in {DATA}/grounding_claims_*.jsonl; add that set's file or "
                          "drop the split from BLIND_SPLITS")
     pairs = [(r["claim"], [t for nid in r["ids"] for t, _ in corpus_sentences(nid)]) for r in rows]
     return (pairs, [int(r["label"] == "supported") for r in rows], [f"claims-{split}:{i}" for i in range(len(rows))],
-            [r["kind"] for r in rows], ["+".join(r["ids"]) for r in rows])
+            [r["kind"] for r in rows], ["+".join(r["ids"]) for r in rows], [r["writer"] for r in rows])
 
 
 def _wice_pairs(name: str) -> tuple[list, list, list, list, list]:
@@ -188,24 +190,28 @@ def _summac_pairs(start: int, count: int) -> tuple[list, list, list, list, list]
 
 
 def _pairs(name: str, embedder, corpus_sentences):
-    """(pairs, labels, row groups, kinds, cross-validation groups, feature rows or None) of one named set."""
+    """(pairs, labels, row groups, kinds, cross-validation groups, writers, feature rows or None) of one named set;
+    a set that does not record who wrote its rows gives its cross-validation groups as writers."""
     if name.startswith("claims-"):
         return *_hand_pairs(name.split("-", 1)[1], corpus_sentences), None
     if name.startswith("wice-"):
-        return *_wice_pairs(name), None
+        pairs, y, groups, kinds, folds = _wice_pairs(name)
+        return pairs, y, groups, kinds, folds, folds, None
     if name in ("perturb-test", "perturb-train"):
-        return _perturbation_pairs(embedder, test_half=name == "perturb-test")
-    if name == "summac":
-        return *_summac_pairs(0, SUMMAC_PER_SUBSET), None
-    if name == "summac-dev":
-        return *_summac_pairs(SUMMAC_PER_SUBSET, SUMMAC_DEV_PER_SUBSET), None
+        pairs, y, groups, kinds, folds, feats = _perturbation_pairs(embedder, test_half=name == "perturb-test")
+        return pairs, y, groups, kinds, folds, folds, feats
+    if name in ("summac", "summac-dev"):
+        start, count = (0, SUMMAC_PER_SUBSET) if name == "summac" else (SUMMAC_PER_SUBSET, SUMMAC_DEV_PER_SUBSET)
+        pairs, y, groups, kinds, folds = _summac_pairs(start, count)
+        return pairs, y, groups, kinds, folds, folds, None
     raise ValueError(f"unknown evaluation set '{name}'")
 
 
 def scored_set(name: str, embedder, corpus_sentences, vec, cache: JudgeCache | None) -> dict:
-    """{"y", "groups", "kinds", "folds" (cross-validation groups: a note's claims share one), "features" (rows of
-    FEATURES), "judge" (Yes-No logits, or None), "hidden" (judge hidden states, or None), "claims"}."""
-    pairs, y, groups, kinds, folds, feats = _pairs(name, embedder, corpus_sentences)
+    """{"y", "groups", "kinds", "folds" (cross-validation groups: a note's claims share one), "writers" (who wrote
+    each claim), "features" (rows of FEATURES), "judge" (Yes-No logits, or None), "hidden" (judge hidden states, or
+    None), "claims"}."""
+    pairs, y, groups, kinds, folds, writers, feats = _pairs(name, embedder, corpus_sentences)
     if feats is None:
         feats = claim_rows(pairs, y, groups, vec).X
     judge, hidden = None, None
@@ -220,7 +226,7 @@ def scored_set(name: str, embedder, corpus_sentences, vec, cache: JudgeCache | N
         cache.save()
         if states and all(s is not None for s in states):
             hidden = np.stack(states).astype(np.float32)
-    return {"name": name, "y": y, "groups": groups, "kinds": kinds, "folds": folds, "features": np.asarray(feats).tolist(),
+    return {"name": name, "y": y, "groups": groups, "kinds": kinds, "folds": folds, "writers": writers, "features": np.asarray(feats).tolist(),
             "judge": judge, "hidden": hidden, "claims": [c for c, _ in pairs]}
 
 

@@ -147,3 +147,27 @@ def test_the_combination_is_gated_when_the_hidden_state_tells_the_kinds_of_text_
     means = report["with_probe"]["mean_auroc_plain_gated"]
     assert means["gated"] > means["plain"]
     assert probe.domain(sets["claims-x"]["hidden"][0]) > 0.5 > probe.domain(sets["wice-x"]["hidden"][0])
+
+
+def test_the_combination_learns_the_probe_as_a_fresh_writer_on_a_known_note_meets_it():
+    """claims-x: 30 notes, each with claims by 4 writers; the hidden state carries a note-specific direction whose
+    sign is the label, so the probe reads claims on notes it was fitted on and is blind on a new note. Stacked on
+    writer-grouped logits the combination uses the probe; the report also gives the new-note view, where it cannot."""
+    sets, _ = _sets(seed=6)
+    rng = np.random.default_rng(7)
+    claims = sets["claims-x"]
+    n = len(claims["y"])
+    notes = np.arange(n) // 8
+    directions = rng.normal(0, 1, (30, 200))
+    sign = 2 * np.array(claims["y"]) - 1
+    claims["hidden"] = sign[:, None] * directions[notes] + rng.normal(0, 1.0, (n, 200))
+    claims["folds"] = [f"note{k}" for k in notes]
+    claims["writers"] = [f"writer{i % 4}" for i in range(n)]
+    claims["judge"] = (sign + rng.normal(0, 3.0, n)).tolist()
+    sets["wice-x"]["hidden"] = rng.normal(0, 1, (len(sets["wice-x"]["y"]), 200))
+    probe, combos, report = fit_all(_model(), sets, "sha")
+    assert report["probe"]["oof_auroc"]["claims-x"] > 0.8 > 0.65 > report["probe"]["oof_auroc_new_notes"]["claims-x"]
+    judge_alone = roc_auc_score(claims["y"], claims["judge"])
+    auto = report["with_probe"]["oof_auroc"]["claims-x"]
+    assert auto > judge_alone + 0.15  # stacked on note-grouped logits (noise here) it could not use the probe
+    assert report["with_probe"]["oof_auroc_new_notes"]["claims-x"] < auto - 0.05
