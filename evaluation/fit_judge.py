@@ -2,21 +2,22 @@
 
 The probe (pipeline/probe.py) is a standardized logistic regression on the judge's hidden state. The combination
 (ground.JudgeCombination) is a logistic regression over the feature model's logit, the judge's Yes-No logit and
-the probe's logit. Both are fitted on development sets only (FIT_SETS), with choices made by cross-validation
-grouped by note (a note's claims never sit in both a fit fold and its check fold; WiCE rows by claim, SummaC by
-item). The combination is fitted on the probe's out-of-fold logits, so it learns how far to trust the probe on
-claims the probe did not see. Those logits, and the combination's own folds, are grouped by writer (each fresh set,
-each hand-written file), not by note: a measured claim is written by someone new about notes the probe has seen
-claims on, and there the probe is far stronger (out of fold on 2,995 tune claims, AUROC 0.902 against 0.853 by
-note), so a combination stacked on note-grouped logits leaned on the judge and trailed the probe on every fresh
-set. For notes added later (no tune claims) the report gives auto out of fold on note-grouped logits as well. Every choice maximises the mean out-of-fold AUROC of auto, the stage a user sees,
-over the sets, each scored as it is measured (WiCE at claim level: a claim's best chunk): the probe's
-regularization and the weight of our own claims against the public sets (until the sixth round, 4 Dec, the
-probe's own mean AUROC chose them, and its near-chance reading of WiCE dev swayed the choice), the combination's
-own weighting, whether the deterministic checks settle a sentence before the judge reads it, and whether the
-combination is gated (also reads the probe's domain score and its products with the three logits, so that it can
-lean on the probe for claims on our notes and on the features for other text). The report says how far auto
-trails its best part on each set.
+the probe's logit. Both are fitted on development sets only (FIT_SETS). Every choice maximises the mean
+out-of-fold AUROC of auto, the stage a user sees, over the sets, each scored as it is measured (WiCE at claim
+level: a claim's best chunk).
+- The probe's regularization and the weight of our own claims against the public sets: folds grouped by note (a
+  note's claims never sit in both a fit fold and its check fold; WiCE rows by claim, SummaC by item). Until the
+  sixth round (4 Dec) the probe's own mean AUROC chose them, and its near-chance reading of WiCE dev swayed it.
+- The combination is fitted on the chosen probe's out-of-fold logits, so it learns how far to trust the probe on
+  claims the probe did not see; it picks its own weighting, whether the deterministic checks settle a sentence
+  before the judge reads it, and whether it is gated (also reads the probe's domain score and its products with
+  the three logits, to lean on the probe for claims on our notes and on the features for other text). Those
+  logits, and the combination's folds, are grouped by writer (each fresh set, each hand-written file), not by
+  note: a claim a user checks is a new writer's, about notes the probe has seen claims on, and there the probe is
+  far stronger (out of fold on 2,995 tune claims, AUROC 0.902 against 0.853 by note); stacked on note-grouped
+  logits the combination leaned on the judge and trailed the probe on eight of ten fresh sets. For notes added
+  later (no tune claims) the report gives auto out of fold on note-grouped logits as well.
+The report says how far auto trails its best part on each set.
 """
 from __future__ import annotations
 
