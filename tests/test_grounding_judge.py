@@ -109,7 +109,8 @@ SEED_REWORDINGS = [
     pytest.param(
         "On the model's own generations, output entropy was three to four times lower than on text it did not write.",
         "outputs-as-actions", marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss that flips between refits: 0.34 against the line 0.51 after the 3,187-claim refit (5 Dec); "
+            "known miss that flips between refits: 0.29 against the line 0.51 after the 3,379-claim refit (5 Dec), "
+            "0.34 after the 3,187-claim one; "
             "missed by the 2,227- and 2,611-claim refits (0.48 against 0.58, 0.36 against 0.53), passed by the "
             "2,419-, 2,803- and 2,995-claim ones"))),
 ]
@@ -153,18 +154,14 @@ PROBE_PAIRS = [
         "SFT and DPO safety training wiped out the jailbreak backdoor, while the denial-of-service backdoor outlasted it.",
         "SFT and DPO safety training wiped out the denial-of-service backdoor, while the jailbreak backdoor outlasted it.",
         "poisoning-survives-alignment", marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss: after the 3,187-claim refit (5 Dec, stacked by writer) the faithful rewording scores 0.015, "
-            "its swap 0.010 (the probe 0.002 and 0.001): both read as unsupported. Swapped roles on fresh claims: auto "
-            "flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4, 4, 4, 7, 4, 5, 4 and 6 of 8 on blind8-24, then 7, 5, 7 and 8 on "
-            "blind25-28"))),
-    pytest.param(
-        "The biggest models clung to their backdoors most stubbornly.",
-        "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist",
-        marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss: the faithful rewording scores 0.24 against the line 0.51 after the 3,187-claim refit (5 Dec; "
-            "probe 0.04), its reversal 0.15; 0.41 against 0.42 after the 2,995-claim one. It has flipped between "
-            "refits: missed after the 2,419-claim one (0.38 against 0.59), passed after the 2,803-claim one (0.66 "
-            "against 0.44)"))),
+            "known miss: after the 3,379-claim refit (5 Dec, stacked by writer) the faithful rewording scores 0.028, "
+            "its swap 0.011 (the probe 0.012 and 0.002): both read as unsupported. Swapped roles on fresh claims: auto "
+            "flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4, 4, 4, 7, 4, 5, 4 and 6 of 8 on blind8-24, then 7, 5, 7, 8, 5 and 5 "
+            "on blind25-30"))),
+    # flips between refits: missed after the 2,419-, 2,995- and 3,187-claim refits (0.38 against 0.59, 0.41 against
+    # 0.42, 0.24 against 0.51), passed after the 2,803- and 3,379-claim ones (0.66 against 0.44, 0.68 against 0.51)
+    ("The biggest models clung to their backdoors most stubbornly.",
+     "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist"),
 ]
 
 
