@@ -162,10 +162,10 @@ def _auto(p_feat: np.ndarray, combined: np.ndarray, certain: np.ndarray, short_c
 def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None,
                     domain: np.ndarray | None = None, groups: np.ndarray | None = None) -> tuple[JudgeCombination, dict]:
     """Logistic regression over `inputs`, or with out-of-fold `domain` scores given, over them and the gated inputs
-    if that does better, with folds by `groups` (default: cv_groups). Its own weighting of our claims against the public sets, whether the checks settle
-    sentences before the judge, and whether it is gated are chosen by the mean out-of-fold AUROC of auto over the
-    sets, each measured as it is measured (WiCE at claim level). Returns the combination and a report of how far
-    auto trails its best part on each set."""
+    if that does better, with folds by `groups` (default: cv_groups). Its own weighting of our claims against the
+    public sets, whether the checks settle sentences before the judge, and whether it is gated are chosen by the
+    mean out-of-fold AUROC of auto over the sets, each measured as it is measured (WiCE at claim level). Returns the
+    combination and a report of how far auto trails its best part on each set."""
     groups = cv_groups(sets) if groups is None else groups
     plain = _fit_combination_over(model, sets, inputs, probe_logits, None, groups)
     if domain is None:
