@@ -79,7 +79,7 @@ def cv_groups(sets: dict[str, dict]) -> np.ndarray:
 
 
 def writer_groups(sets: dict[str, dict]) -> np.ndarray:
-    """Folds by who wrote a claim (its set of origin), for sets that record it; other sets keep their folds."""
+    """Folds by who wrote a claim (its set of origin), for sets that record it (claim sets); others keep their folds."""
     return np.array([f"{name}/{g}" for name, s in sets.items() for g in s.get("writers", s["folds"])])
 
 

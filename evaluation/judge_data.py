@@ -190,26 +190,26 @@ def _summac_pairs(start: int, count: int) -> tuple[list, list, list, list, list]
 
 
 def _pairs(name: str, embedder, corpus_sentences):
-    """(pairs, labels, row groups, kinds, cross-validation groups, writers, feature rows or None) of one named set;
-    a set that does not record who wrote its rows gives its cross-validation groups as writers."""
+    """(pairs, labels, row groups, kinds, cross-validation groups, writers or None, feature rows or None) of one
+    named set; only hand-written claim sets record who wrote each row."""
     if name.startswith("claims-"):
         return *_hand_pairs(name.split("-", 1)[1], corpus_sentences), None
     if name.startswith("wice-"):
         pairs, y, groups, kinds, folds = _wice_pairs(name)
-        return pairs, y, groups, kinds, folds, folds, None
+        return pairs, y, groups, kinds, folds, None, None
     if name in ("perturb-test", "perturb-train"):
         pairs, y, groups, kinds, folds, feats = _perturbation_pairs(embedder, test_half=name == "perturb-test")
-        return pairs, y, groups, kinds, folds, folds, feats
+        return pairs, y, groups, kinds, folds, None, feats
     if name in ("summac", "summac-dev"):
         start, count = (0, SUMMAC_PER_SUBSET) if name == "summac" else (SUMMAC_PER_SUBSET, SUMMAC_DEV_PER_SUBSET)
         pairs, y, groups, kinds, folds = _summac_pairs(start, count)
-        return pairs, y, groups, kinds, folds, folds, None
+        return pairs, y, groups, kinds, folds, None, None
     raise ValueError(f"unknown evaluation set '{name}'")
 
 
 def scored_set(name: str, embedder, corpus_sentences, vec, cache: JudgeCache | None) -> dict:
     """{"y", "groups", "kinds", "folds" (cross-validation groups: a note's claims share one), "writers" (who wrote
-    each claim), "features" (rows of FEATURES), "judge" (Yes-No logits, or None), "hidden" (judge hidden states, or
+    each claim; only for claim sets), "features" (rows of FEATURES), "judge" (Yes-No logits, or None), "hidden" (judge hidden states, or
     None), "claims"}."""
     pairs, y, groups, kinds, folds, writers, feats = _pairs(name, embedder, corpus_sentences)
     if feats is None:
@@ -226,8 +226,9 @@ def scored_set(name: str, embedder, corpus_sentences, vec, cache: JudgeCache | N
         cache.save()
         if states and all(s is not None for s in states):
             hidden = np.stack(states).astype(np.float32)
-    return {"name": name, "y": y, "groups": groups, "kinds": kinds, "folds": folds, "writers": writers, "features": np.asarray(feats).tolist(),
-            "judge": judge, "hidden": hidden, "claims": [c for c, _ in pairs]}
+    out = {"name": name, "y": y, "groups": groups, "kinds": kinds, "folds": folds, "features": np.asarray(feats).tolist(),
+           "judge": judge, "hidden": hidden, "claims": [c for c, _ in pairs]}
+    return out | ({"writers": writers} if writers is not None else {})
 
 
 def note_sentences_from_corpus():
