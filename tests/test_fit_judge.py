@@ -6,7 +6,8 @@ import numpy as np
 from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
-from evaluation.fit_judge import bootstrap_interval, fit_all, fit_combination, measured_aurocs, pooled
+from evaluation import fit_judge
+from evaluation.fit_judge import FOLD_DRAWS, bootstrap_interval, fit_all, fit_combination, measured_aurocs, pooled
 from pipeline.features import FEATURES
 
 SIGNAL = FEATURES.index("coverage_best")  # the column the stand-in feature model reads
@@ -58,12 +59,25 @@ def test_wice_claim_level_ranks_negative_logits():
 
 def test_combination_does_not_lose_much_to_its_best_part_on_either_set():
     sets, probe_logits = _sets()
-    combination, report = fit_combination(_model(), sets, ("feature_logit", "judge_logit", "probe_logit"), probe_logits)
-    assert max(report["grid_mean_auroc"].values()) == round(np.mean(list(report["oof_auroc"].values())), 4)
+    inputs = ("feature_logit", "judge_logit", "probe_logit")
+    combination, report = fit_combination(_model(), sets, inputs, probe_logits)
+    assert max(report["grid_mean_auroc"].values()) == report["criterion"]
     for name in sets:
         assert report["oof_auroc"][name] >= report["best_part_auroc"][name] - 0.1, (name, report)
     weights = dict(zip(combination.inputs, combination.weights))
     assert weights["feature_logit"] > 0 and weights["judge_logit"] + weights["probe_logit"] > 0
+
+
+def test_every_choice_of_the_combination_is_averaged_over_the_fold_draws():
+    """One fold draw's criterion is noisy on small sets; each grid cell's criterion is the mean over FOLD_DRAWS of
+    what that cell scores on each draw alone, and the cell chosen is the best mean, not the best first draw."""
+    sets, probe_logits = _sets(seed=8)
+    inputs = ("feature_logit", "judge_logit", "probe_logit")
+    _, report = fit_combination(_model(), sets, inputs, probe_logits)
+    per_draw = [fit_combination(_model(), sets, inputs, probe_logits, draws=(draw,))[1]["grid_mean_auroc"] for draw in FOLD_DRAWS]
+    assert len(FOLD_DRAWS) > 1 and len({tuple(d.values()) for d in per_draw}) > 1  # the draws do differ
+    for cell, value in report["grid_mean_auroc"].items():
+        assert abs(value - np.mean([d[cell] for d in per_draw])) <= 1e-4, cell
 
 
 def test_the_probe_is_chosen_by_what_auto_scores_out_of_fold():
@@ -82,7 +96,7 @@ def test_the_probe_is_chosen_by_what_auto_scores_out_of_fold():
     grid = report["probe"]["grid_auto_mean_auroc"]
     chosen = f"share {report['probe']['claim_share']} C {report['probe']['C']}"
     assert grid[chosen] == max(grid.values()) and len(grid) == len(report["probe"]["grid_probe_mean_auroc"]) > 1
-    assert grid[chosen] == round(float(np.mean(list(report["with_probe"]["oof_auroc"].values()))), 4)
+    assert report["with_probe"]["criterion"] == max(report["with_probe"]["grid_mean_auroc"].values())
     assert probe.model_sha256 == "sha-of-the-model" and probe.weights.shape == (6,)
     assert abs(probe.weights[0]) > max(abs(probe.weights[1:]))  # it reads the informative dimension
 
@@ -149,10 +163,13 @@ def test_the_combination_is_gated_when_the_hidden_state_tells_the_kinds_of_text_
     assert probe.domain(sets["claims-x"]["hidden"][0]) > 0.5 > probe.domain(sets["wice-x"]["hidden"][0])
 
 
-def test_the_combination_learns_the_probe_as_a_fresh_writer_on_a_known_note_meets_it():
+def test_the_combination_learns_the_probe_as_a_fresh_writer_on_a_known_note_meets_it(monkeypatch):
     """claims-x: 30 notes, each with claims by 4 writers; the hidden state carries a note-specific direction whose
     sign is the label, so the probe reads claims on notes it was fitted on and is blind on a new note. Stacked on
-    writer-grouped logits the combination uses the probe; the report also gives the new-note view, where it cannot."""
+    writer-grouped logits the combination uses the probe; the report also gives the new-note view, where it cannot.
+    Grouped by note the probe is noise here, so which claim share it gets is a coin toss; the grid keeps the shares
+    that weigh claims-x most (this test is about the stacking, not the share)."""
+    monkeypatch.setattr(fit_judge, "CLAIM_SHARES", (0.7, 0.85))
     sets, _ = _sets(seed=6)
     rng = np.random.default_rng(7)
     claims = sets["claims-x"]
