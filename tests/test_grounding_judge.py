@@ -106,13 +106,11 @@ SEED_REWORDINGS = [
     ("RLHF raised unverified positive claims from about 21% to 85% in Marketplace scenarios where the truth was unknown.", "rlhf-truth-indifference"),
     ("Planting poison in a tenth of a percent of pretraining data was enough for denial-of-service, context extraction and "
      "belief manipulation to outlast SFT and DPO safety training.", "poisoning-survives-alignment"),
-    pytest.param(
-        "On the model's own generations, output entropy was three to four times lower than on text it did not write.",
-        "outputs-as-actions", marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss that flips between refits: 0.29 against the line 0.51 after the 3,379-claim refit (5 Dec), "
-            "0.34 after the 3,187-claim one; "
-            "missed by the 2,227- and 2,611-claim refits (0.48 against 0.58, 0.36 against 0.53), passed by the "
-            "2,419-, 2,803- and 2,995-claim ones"))),
+    # flips between refits: passes after the 3,763-claim refit (5 Dec, 0.49 against the line 0.45); missed by the
+    # 2,227-, 2,611-, 3,187- and 3,379-claim refits (0.48 against 0.58, 0.36 against 0.53, 0.34 and 0.29 against 0.51),
+    # passed by the 2,419-, 2,803- and 2,995-claim ones
+    ("On the model's own generations, output entropy was three to four times lower than on text it did not write.",
+     "outputs-as-actions"),
 ]
 DISTORTIONS = [
     ("Adversarial training removed the backdoor in the largest models.", "sleeper-agents-persist"),
@@ -154,14 +152,18 @@ PROBE_PAIRS = [
         "SFT and DPO safety training wiped out the jailbreak backdoor, while the denial-of-service backdoor outlasted it.",
         "SFT and DPO safety training wiped out the denial-of-service backdoor, while the jailbreak backdoor outlasted it.",
         "poisoning-survives-alignment", marks=pytest.mark.xfail(strict=True, reason=(
-            "known miss: after the 3,379-claim refit (5 Dec, stacked by writer) the faithful rewording scores 0.028, "
-            "its swap 0.011 (the probe 0.012 and 0.002): both read as unsupported. Swapped roles on fresh claims: auto "
-            "flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4, 4, 4, 7, 4, 5, 4 and 6 of 8 on blind8-24, then 7, 5, 7, 8, 5 and 5 "
-            "on blind25-30"))),
-    # flips between refits: missed after the 2,419-, 2,995- and 3,187-claim refits (0.38 against 0.59, 0.41 against
-    # 0.42, 0.24 against 0.51), passed after the 2,803- and 3,379-claim ones (0.66 against 0.44, 0.68 against 0.51)
-    ("The biggest models clung to their backdoors most stubbornly.",
-     "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist"),
+            "known miss: after the 3,763-claim refit (5 Dec) the faithful rewording scores 0.014 against the line "
+            "0.45 (0.028 after the 3,379-claim one): both sides read as unsupported. Swapped roles on fresh claims: "
+            "auto flags 3, 5, 5, 4, 2, 3, 2, 3, 5, 4, 4, 4, 7, 4, 5, 4 and 6 of 8 on blind8-24, 7, 5, 7, 8, 5 and 5 "
+            "on blind25-30, 5 of 8 and 4 of 7 on blind31-32, 6 and 6 of 8 on blind33-34"))),
+    pytest.param(
+        "The biggest models clung to their backdoors most stubbornly.",
+        "Backdoors proved hardest to dislodge from the smaller models.", "sleeper-agents-persist",
+        marks=pytest.mark.xfail(strict=True, reason=(
+            "known miss that flips between refits: the faithful side scores 0.38 against the line 0.45 after the "
+            "3,763-claim refit (5 Dec); missed after the 2,419-, 2,995- and 3,187-claim refits (0.38 against 0.59, "
+            "0.41 against 0.42, 0.24 against 0.51), passed after the 2,803- and 3,379-claim ones (0.66 against 0.44, "
+            "0.68 against 0.51)"))),
 ]
 
 
