@@ -219,16 +219,19 @@ def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe
     if that does better, with folds by `groups` (default: cv_groups). Its own weighting of our claims against the
     public sets, whether the checks settle sentences before the judge, and whether it is gated are chosen by the
     mean out-of-fold AUROC of auto over the sets, each measured as it is measured (WiCE at claim level), averaged
-    over the fold `draws`. Returns the combination and a report (the first draw's figures) of how far auto trails
-    its best part on each set; "criterion" is the averaged mean that chose it."""
+    over the fold `draws`: of the cells within one standard error of the best on every set, the one best on our
+    claims (one_standard_error_pick). Returns the combination and a report (the first draw's figures) of how far
+    auto trails its best part on each set; "criterion" is the chosen cell's averaged mean."""
     groups = cv_groups(sets) if groups is None else groups
     plain = _fit_combination_over(model, sets, inputs, probe_logits, None, groups, draws)
     if domain is None:
         return plain
-    fits = {"plain": plain, "gated": _fit_combination_over(model, sets, inputs + GATED_INPUTS, probe_logits, domain, groups, draws)}
+    gated = _fit_combination_over(model, sets, inputs + GATED_INPUTS, probe_logits, domain, groups, draws)
+    fits = {"plain": plain, "gated": gated}
     means = {name: r["criterion"] for name, (_, r) in fits.items()}
     per_set = {name: r["drawn_auroc"] for name, (_, r) in fits.items()}
-    combination, report = fits[one_standard_error_pick(per_set, next(iter(sets)), standard_errors(sets, per_set[max(means, key=means.get)]))]
+    errors = standard_errors(sets, per_set[max(means, key=means.get)])
+    combination, report = fits[one_standard_error_pick(per_set, next(iter(sets)), errors)]
     return combination, report | {"gated": combination.gated, "mean_auroc_plain_gated": means}
 
 
@@ -266,7 +269,8 @@ def _fit_combination_over(model, sets: dict[str, dict], inputs: tuple[str, ...],
             losses = {name: round(aurocs[name] - best_part[name], 4) for name in sets}
             baccs = {name: round(float(balanced_accuracy_score(y[a:b], decided[a:b])), 4) for name, a, b in set_bounds(sets)}
             choices[(share, short)] = (threshold, aurocs, baccs, losses)
-            drawn = [measured_aurocs(sets, _auto(p_feat, oof, certain, short, model.threshold, threshold)[0]) for oof in oofs]
+            drawn = [measured_aurocs(sets, _auto(p_feat, oof, certain, short, model.threshold, threshold)[0])
+                     for oof in oofs]
             per_set[(share, short)] = {name: float(np.mean([d[name] for d in drawn])) for name in sets}
             criterion[(share, short)] = float(np.mean(list(per_set[(share, short)].values())))
     errors = standard_errors(sets, per_set[max(criterion, key=criterion.get)])
@@ -276,7 +280,8 @@ def _fit_combination_over(model, sets: dict[str, dict], inputs: tuple[str, ...],
     combination = JudgeCombination(inputs, tuple(float(c) for c in clf.coef_[0]), float(clf.intercept_[0]), threshold,
                                    f"{described(sets)}; {share:.0%} of the weight on the first", short)
     report = {"claim_share": share, "short_circuit": short, "oof_auroc": aurocs, "oof_bacc": baccs,
-              "best_part_auroc": best_part, "auroc_minus_best_part": losses, "criterion": round(criterion[(share, short)], 4),
+              "best_part_auroc": best_part, "auroc_minus_best_part": losses,
+              "criterion": round(criterion[(share, short)], 4),
               "standard_errors": errors, "drawn_auroc": {n: round(v, 4) for n, v in per_set[(share, short)].items()},
               "grid_mean_auroc": {f"share {s} checks first {c}": round(v, 4) for (s, c), v in criterion.items()}}
     return combination, report
@@ -285,14 +290,15 @@ def _fit_combination_over(model, sets: dict[str, dict], inputs: tuple[str, ...],
 def fit_all(model, sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe, JudgeCombinations, dict]:
     """The probe whose out-of-fold logits, folds grouped by note, give auto (the combination fitted on them) its
     best mean out-of-fold AUROC, averaged over the fold draws (of the cells within one standard error of the best
-    on every set, the one best on our claims); then both combinations (with the probe, and logit-only for server judges) stacked
-    on that probe's logits out of fold by writer, with folds by writer, as a fresh claim on a shipped note meets
-    them. The report adds auto out of fold on note-grouped probe logits: what a note added later gets."""
+    on every set, the one best on our claims); then both combinations (with the probe, and logit-only for server
+    judges) stacked on that probe's logits out of fold by writer, with folds by writer, as a fresh claim on a
+    shipped note meets them. The report adds auto out of fold on note-grouped probe logits: what a note added
+    later gets."""
     inputs = ("feature_logit", "judge_logit", "probe_logit")
     domain = domain_oof(sets)
     grid = probe_grid(sets)
-    drawn = {key: [fit_combination(model, sets, inputs, oof, domain, draws=(draw,))[1] for oof, draw in zip(oofs, FOLD_DRAWS)]
-             for key, oofs in grid.items()}
+    drawn = {key: [fit_combination(model, sets, inputs, oof, domain, draws=(draw,))[1]
+                   for oof, draw in zip(oofs, FOLD_DRAWS)] for key, oofs in grid.items()}
     per_set = {key: {n: float(np.mean([r["drawn_auroc"][n] for r in rs])) for n in sets} for key, rs in drawn.items()}
     auto_mean = {key: float(np.mean(list(a.values()))) for key, a in per_set.items()}
     errors = standard_errors(sets, per_set[max(auto_mean, key=auto_mean.get)])
@@ -309,11 +315,13 @@ def fit_all(model, sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe
                     "oof_auroc_new_notes": measured_aurocs(sets, new_notes),
                     "domain_oof_accuracy": round(float(((domain >= 0.5) == domain_labels(sets)).mean()), 4),
                     "grid_auto_mean_auroc": {f"share {s} C {c}": round(v, 4) for (s, c), v in auto_mean.items()},
-                    "grid_auto_per_set": {f"share {s} C {c}": {n: round(v, 4) for n, v in a.items()} for (s, c), a in per_set.items()},
+                    "grid_auto_per_set": {f"share {s} C {c}": {n: round(v, 4) for n, v in a.items()}
+                                          for (s, c), a in per_set.items()},
                     "standard_errors": errors,
-                    "grid_probe_mean_auroc": {f"share {s} C {c}": round(float(np.mean([np.mean(list(measured_aurocs(sets, o).values()))
-                                                                                        for o in oofs])), 4)
-                                              for (s, c), oofs in grid.items()}}
+                    "grid_probe_mean_auroc": {
+                        f"share {s} C {c}": round(float(np.mean([np.mean(list(measured_aurocs(sets, o).values()))
+                                                                 for o in oofs])), 4)
+                        for (s, c), oofs in grid.items()}}
     return probe, JudgeCombinations(with_probe, logit_only), {"probe": probe_report, "with_probe": r1, "logit_only": r2}
 
 

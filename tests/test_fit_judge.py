@@ -75,7 +75,8 @@ def test_every_choice_of_the_combination_is_averaged_over_the_fold_draws():
     sets, probe_logits = _sets(seed=8)
     inputs = ("feature_logit", "judge_logit", "probe_logit")
     _, report = fit_combination(_model(), sets, inputs, probe_logits)
-    per_draw = [fit_combination(_model(), sets, inputs, probe_logits, draws=(draw,))[1]["grid_mean_auroc"] for draw in FOLD_DRAWS]
+    per_draw = [fit_combination(_model(), sets, inputs, probe_logits, draws=(draw,))[1]["grid_mean_auroc"]
+                for draw in FOLD_DRAWS]
     assert len(FOLD_DRAWS) > 1 and len({tuple(d.values()) for d in per_draw}) > 1  # the draws do differ
     for cell, value in report["grid_mean_auroc"].items():
         assert abs(value - np.mean([d[cell] for d in per_draw])) <= 1e-4, cell
@@ -93,7 +94,8 @@ def test_the_auroc_standard_error_matches_the_spread_of_repeated_samples():
 
 
 def test_within_one_standard_error_on_every_set_our_claims_decide():
-    per_set = {"a": {"ours": 0.90, "public": 0.80}, "b": {"ours": 0.92, "public": 0.75}, "c": {"ours": 0.95, "public": 0.60}}
+    per_set = {"a": {"ours": 0.90, "public": 0.80}, "b": {"ours": 0.92, "public": 0.75},
+               "c": {"ours": 0.95, "public": 0.60}}
     assert one_standard_error_pick(per_set, "ours", {"ours": 0.005, "public": 0.07}) == "b"  # c loses beyond the noise
     assert one_standard_error_pick(per_set, "ours", {"ours": 0.005, "public": 0.25}) == "c"
     assert one_standard_error_pick(per_set, "ours", {"ours": 0.005, "public": 0.01}) == "a"
