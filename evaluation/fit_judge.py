@@ -269,8 +269,8 @@ def _fit_combination_over(model, sets: dict[str, dict], inputs: tuple[str, ...],
             losses = {name: round(aurocs[name] - best_part[name], 4) for name in sets}
             baccs = {name: round(float(balanced_accuracy_score(y[a:b], decided[a:b])), 4) for name, a, b in set_bounds(sets)}
             choices[(share, short)] = (threshold, aurocs, baccs, losses)
-            drawn = [measured_aurocs(sets, _auto(p_feat, oof, certain, short, model.threshold, threshold)[0])
-                     for oof in oofs]
+            drawn = [aurocs] + [measured_aurocs(sets, _auto(p_feat, oof, certain, short, model.threshold, threshold)[0])
+                                for oof in oofs[1:]]  # the first draw's are the aurocs above
             per_set[(share, short)] = {name: float(np.mean([d[name] for d in drawn])) for name in sets}
             criterion[(share, short)] = float(np.mean(list(per_set[(share, short)].values())))
     errors = standard_errors(sets, per_set[max(criterion, key=criterion.get)])
