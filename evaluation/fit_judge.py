@@ -26,6 +26,8 @@ The report says how far auto trails its best part on each set.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import expit  # the logistic function, row-wise
 from sklearn.linear_model import LogisticRegression
@@ -181,14 +183,40 @@ def fit_probe(sets: dict[str, dict], model_sha256: str, share: float, C: float, 
                       domain.coef_[0].astype(float), float(domain.intercept_[0]))
 
 
+@dataclass(frozen=True)
+class FeatureReading:
+    """What the feature model makes of every row of the sets, computed once per fit (it does not depend on the probe
+    or on any choice the fit makes): the rows of FEATURES, its support with the checks, its logit, and whether the
+    checks settle a row."""
+
+    rows: np.ndarray
+    support: np.ndarray
+    logits: np.ndarray
+    certain: np.ndarray
+
+
+def read_features(model, sets: dict[str, dict]) -> FeatureReading:
+    rows = np.vstack([np.asarray(s["features"]) for s in sets.values()])
+    support = model.probability(rows)
+    return FeatureReading(rows, support, np.array([feature_logit(p) for p in support]),
+                          np.array([decided_by_features(r) for r in rows]))
+
+
 def combination_matrix(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None,
-                       domain: np.ndarray | None = None) -> np.ndarray:
-    feats = np.vstack([np.asarray(s["features"]) for s in sets.values()])
-    fl, jl = np.array([feature_logit(p) for p in model.probability(feats)]), stacked(sets, "judge")
+                       domain: np.ndarray | None = None, reading: FeatureReading | None = None) -> np.ndarray:
+    reading = reading or read_features(model, sets)
+    fl, jl = reading.logits, stacked(sets, "judge")
     q = probe_logits if probe_logits is not None else np.zeros(len(fl))
     ds = domain if domain is not None else [None] * len(fl)
-    rows = [combination_values(a, b, c, d) for a, b, c, d in zip(fl, jl, q, ds)]
+    rows = [combination_values(a, b, c, d, f) for a, b, c, d, f in zip(fl, jl, q, ds, reading.rows)]
     return np.array([[r[name] for name in inputs] for r in rows])
+
+
+def standardizer(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and scale of each combination input over the fit rows (label-free), so one regularization strength
+    treats a logit and a word count alike; a constant column keeps scale 1."""
+    scale = X.std(axis=0)
+    return X.mean(axis=0), np.where(scale > 1e-9, scale, 1.0)
 
 
 def domain_labels(sets: dict[str, dict]) -> np.ndarray:
@@ -214,7 +242,8 @@ def _auto(p_feat: np.ndarray, combined: np.ndarray, certain: np.ndarray, short_c
 
 def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None,
                     domain: np.ndarray | None = None, groups: np.ndarray | None = None,
-                    draws: tuple[int | None, ...] = FOLD_DRAWS) -> tuple[JudgeCombination, dict]:
+                    draws: tuple[int | None, ...] = FOLD_DRAWS,
+                    reading: FeatureReading | None = None) -> tuple[JudgeCombination, dict]:
     """Logistic regression over `inputs`, or with out-of-fold `domain` scores given, over them and the gated inputs
     if that does better, with folds by `groups` (default: cv_groups). Its own weighting of our claims against the
     public sets, whether the checks settle sentences before the judge, and whether it is gated are chosen by the
@@ -223,10 +252,11 @@ def fit_combination(model, sets: dict[str, dict], inputs: tuple[str, ...], probe
     claims (one_standard_error_pick). Returns the combination and a report (the first draw's figures) of how far
     auto trails its best part on each set; "criterion" is the chosen cell's averaged mean."""
     groups = cv_groups(sets) if groups is None else groups
-    plain = _fit_combination_over(model, sets, inputs, probe_logits, None, groups, draws)
+    reading = reading or read_features(model, sets)
+    plain = _fit_combination_over(model, sets, inputs, probe_logits, None, groups, draws, reading)
     if domain is None:
         return plain
-    gated = _fit_combination_over(model, sets, inputs + GATED_INPUTS, probe_logits, domain, groups, draws)
+    gated = _fit_combination_over(model, sets, inputs + GATED_INPUTS, probe_logits, domain, groups, draws, reading)
     fits = {"plain": plain, "gated": gated}
     means = {name: r["criterion"] for name, (_, r) in fits.items()}
     per_set = {name: r["drawn_auroc"] for name, (_, r) in fits.items()}
@@ -248,13 +278,14 @@ def combination_oof(X: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndar
 
 
 def _fit_combination_over(model, sets: dict[str, dict], inputs: tuple[str, ...], probe_logits: np.ndarray | None,
-                          domain: np.ndarray | None, groups: np.ndarray,
-                          draws: tuple[int | None, ...]) -> tuple[JudgeCombination, dict]:
-    """fit_combination for one fixed set of inputs."""
-    X, y = combination_matrix(model, sets, inputs, probe_logits, domain), stacked(sets, "y").astype(int)
-    feats = np.vstack([np.asarray(s["features"]) for s in sets.values()])
-    p_feat, certain = model.probability(feats), np.array([decided_by_features(r) for r in feats])
-    parts = {"features": p_feat, "judge": X[:, inputs.index("judge_logit")]}
+                          domain: np.ndarray | None, groups: np.ndarray, draws: tuple[int | None, ...],
+                          reading: FeatureReading) -> tuple[JudgeCombination, dict]:
+    """fit_combination for one fixed set of inputs (standardized: see standardizer)."""
+    raw, y = combination_matrix(model, sets, inputs, probe_logits, domain, reading), stacked(sets, "y").astype(int)
+    centre, scale = standardizer(raw)
+    X = (raw - centre) / scale
+    p_feat, certain = reading.support, reading.certain
+    parts = {"features": p_feat, "judge": raw[:, inputs.index("judge_logit")]}
     if probe_logits is not None:
         parts["probe"] = probe_logits
     part_aurocs = {name: measured_aurocs(sets, v) for name, v in parts.items()}
@@ -278,7 +309,8 @@ def _fit_combination_over(model, sets: dict[str, dict], inputs: tuple[str, ...],
     threshold, aurocs, baccs, losses = choices[(share, short)]
     clf = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced").fit(X, y, sample_weight=source_weights(sets, share))
     combination = JudgeCombination(inputs, tuple(float(c) for c in clf.coef_[0]), float(clf.intercept_[0]), threshold,
-                                   f"{described(sets)}; {share:.0%} of the weight on the first", short)
+                                   f"{described(sets)}; {share:.0%} of the weight on the first", short,
+                                   tuple(float(c) for c in centre), tuple(float(v) for v in scale))
     report = {"claim_share": share, "short_circuit": short, "oof_auroc": aurocs, "oof_bacc": baccs,
               "best_part_auroc": best_part, "auroc_minus_best_part": losses,
               "criterion": round(criterion[(share, short)], 4),
@@ -295,9 +327,9 @@ def fit_all(model, sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe
     shipped note meets them. The report adds auto out of fold on note-grouped probe logits: what a note added
     later gets."""
     inputs = ("feature_logit", "judge_logit", "probe_logit")
-    domain = domain_oof(sets)
+    domain, reading = domain_oof(sets), read_features(model, sets)
     grid = probe_grid(sets)
-    drawn = {key: [fit_combination(model, sets, inputs, oof, domain, draws=(draw,))[1]
+    drawn = {key: [fit_combination(model, sets, inputs, oof, domain, draws=(draw,), reading=reading)[1]
                    for oof, draw in zip(oofs, FOLD_DRAWS)] for key, oofs in grid.items()}
     per_set = {key: {n: float(np.mean([r["drawn_auroc"][n] for r in rs])) for n in sets} for key, rs in drawn.items()}
     auto_mean = {key: float(np.mean(list(a.values()))) for key, a in per_set.items()}
@@ -306,11 +338,11 @@ def fit_all(model, sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe
     new_notes, writers = grid[(share, C)][0], writer_groups(sets)
     H, y = np.vstack([s["hidden"] for s in sets.values()]), stacked(sets, "y").astype(int)
     oof = probe_oof(H, y, source_weights(sets, share), writers, C)
-    with_probe, r1 = fit_combination(model, sets, inputs, oof, domain, writers)
+    with_probe, r1 = fit_combination(model, sets, inputs, oof, domain, writers, reading=reading)
     r1["oof_auroc_new_notes"] = auto_on_other_logits(model, sets, with_probe, r1["claim_share"], oof, new_notes, domain,
                                                      writers)
     probe = fit_probe(sets, model_sha256, share, C, oof)
-    logit_only, r2 = fit_combination(model, sets, ("feature_logit", "judge_logit"), None, None, writers)
+    logit_only, r2 = fit_combination(model, sets, ("feature_logit", "judge_logit"), None, None, writers, reading=reading)
     probe_report = {"C": C, "claim_share": share, "oof_auroc": measured_aurocs(sets, oof),
                     "oof_auroc_new_notes": measured_aurocs(sets, new_notes),
                     "domain_oof_accuracy": round(float(((domain >= 0.5) == domain_labels(sets)).mean()), 4),
@@ -329,12 +361,12 @@ def auto_on_other_logits(model, sets: dict[str, dict], combination: JudgeCombina
                          fitted_on: np.ndarray, read_on: np.ndarray, domain: np.ndarray, groups: np.ndarray) -> dict[str, float]:
     """Auto's AUROC per set out of fold, the combination fitted on inputs built from the probe logits `fitted_on`
     and read on the same rows built from `read_on` (e.g. note-grouped logits: claims on notes the probe never saw)."""
-    X = combination_matrix(model, sets, combination.inputs, fitted_on, domain)
-    X_read = combination_matrix(model, sets, combination.inputs, read_on, domain)
+    reading = read_features(model, sets)
+    centre, scale = np.asarray(combination.centre or 0.0), np.asarray(combination.scale or 1.0)
+    X = (combination_matrix(model, sets, combination.inputs, fitted_on, domain, reading) - centre) / scale
+    X_read = (combination_matrix(model, sets, combination.inputs, read_on, domain, reading) - centre) / scale
     combined = combination_oof(X, stacked(sets, "y").astype(int), source_weights(sets, share), groups, X_read)
-    feats = np.vstack([np.asarray(s["features"]) for s in sets.values()])
-    certain = np.array([decided_by_features(r) for r in feats])
-    support, _ = _auto(model.probability(feats), combined, certain, combination.short_circuit, model.threshold,
+    support, _ = _auto(reading.support, combined, reading.certain, combination.short_circuit, model.threshold,
                        combination.threshold)
     return measured_aurocs(sets, support)
 
@@ -356,8 +388,8 @@ def stage_scores(model, combos: JudgeCombinations, probe: JudgeProbe | None, sco
         out["probe"] = (expit(probe_logits), expit(probe_logits) >= probe.threshold)
         full = combos.with_probe
         domains = [probe.domain(h) for h in scored["hidden"]]
-        with_probe = np.array([full.probability(combination_values(r["feature_logit"], r["judge_logit"], q, d))
-                               for r, q, d in zip(rows, probe_logits, domains)])
+        with_probe = np.array([full.probability(combination_values(r["feature_logit"], r["judge_logit"], q, d, f))
+                               for r, q, d, f in zip(rows, probe_logits, domains, feats)])
         out["auto"] = _auto(p_feat, with_probe, certain, full.short_circuit, model.threshold, full.threshold)
     else:
         out["auto"] = out["combined"]

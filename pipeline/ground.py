@@ -101,16 +101,22 @@ class GroundingScore:
         return word if margin >= 0.15 else f"borderline, {word}"
 
 
-GATED_INPUTS = ("domain", "domain_x_feature_logit", "domain_x_judge_logit", "domain_x_probe_logit")
+GATED_FEATURES = tuple(f"domain_x_{name}" for name in FEATURES)
+GATED_INPUTS = ("domain", "domain_x_feature_logit", "domain_x_judge_logit", "domain_x_probe_logit", *GATED_FEATURES)
 COMBINATION_INPUTS = ("feature_logit", "judge_logit", "probe_logit", *GATED_INPUTS)
 
 
-def combination_values(feature: float, judge: float, probe: float, domain: float | None) -> dict[str, float]:
-    """The inputs a combination may read. With the probe's domain score, also its products with the three logits,
-    so that one fitted combination can weigh each reader by the kind of text it scores (a learned gate)."""
+def combination_values(feature: float, judge: float, probe: float, domain: float | None,
+                       features: np.ndarray | None = None) -> dict[str, float]:
+    """The inputs a combination may read. With the probe's domain score, also its products with the three logits
+    and with each alignment feature (a row of FEATURES), so that one fitted combination can weigh each reader by
+    the kind of text it scores (a learned gate), and on our notes' kind of text weigh each feature on the claims
+    written there (the feature model itself is fitted on WiCE and perturbations only)."""
     values = {"feature_logit": feature, "judge_logit": judge, "probe_logit": probe}
     if domain is not None:
         values |= {"domain": domain} | {f"domain_x_{k}": domain * v for k, v in list(values.items())}
+        if features is not None:
+            values |= {gate: domain * float(v) for gate, v in zip(GATED_FEATURES, features)}
     return values
 
 
@@ -128,6 +134,8 @@ class JudgeCombination:
     threshold: float
     trained_on: str
     short_circuit: bool = True
+    centre: tuple[float, ...] = ()  # each input is read as (value - centre) / scale; empty: as it is
+    scale: tuple[float, ...] = ()
 
     @property
     def gated(self) -> bool:
@@ -138,22 +146,32 @@ class JudgeCombination:
         if missing:
             raise ValueError(f"the judge combination reads {missing}, which this judge and probe do not give (a probe "
                              "without its domain head?); refit both with `make train-grounding`")
-        z = self.bias + sum(w * float(values[name]) for name, w in zip(self.inputs, self.weights))
+        centre = self.centre or (0.0,) * len(self.inputs)
+        scale = self.scale or (1.0,) * len(self.inputs)
+        z = self.bias + sum(w * (float(values[name]) - c) / s
+                            for name, w, c, s in zip(self.inputs, self.weights, centre, scale))
         return sigmoid(z)
 
     def to_json(self) -> dict:
         return {"inputs": list(self.inputs), "weights": list(self.weights), "bias": self.bias, "threshold": self.threshold,
-                "short_circuit": self.short_circuit, "trained_on": self.trained_on}
+                "short_circuit": self.short_circuit, "trained_on": self.trained_on} | (
+                    {"centre": list(self.centre), "scale": list(self.scale)} if self.centre else {})
 
     @classmethod
     def from_json(cls, data: dict) -> "JudgeCombination":
         inputs = tuple(data["inputs"])
         unknown = [i for i in inputs if i not in COMBINATION_INPUTS]
-        if unknown or len(inputs) != len(data["weights"]):
-            raise ValueError(f"a judge combination with inputs {list(inputs)} and {len(data['weights'])} weights; expected "
-                             f"inputs among {list(COMBINATION_INPUTS)}, one weight each: run `make train-grounding`")
+        centre, scale = tuple(data.get("centre", ())), tuple(data.get("scale", ()))
+        if unknown or len(inputs) != len(data["weights"]) or len(centre) != len(scale) or centre and len(centre) != len(inputs):
+            raise ValueError(f"a judge combination with inputs {list(inputs)}, {len(data['weights'])} weights and "
+                             f"{len(centre)} centres; expected inputs among {list(COMBINATION_INPUTS)}, one weight (and, "
+                             "if given, one centre and scale) each: run `make train-grounding`")
+        if any(float(s) <= 0 for s in scale):
+            raise ValueError(f"a judge combination with scales {list(scale)}; every scale must be positive: run "
+                             "`make train-grounding`")
         return cls(inputs, tuple(float(w) for w in data["weights"]), float(data["bias"]), float(data["threshold"]),
-                   data.get("trained_on", ""), bool(data.get("short_circuit", True)))
+                   data.get("trained_on", ""), bool(data.get("short_circuit", True)),
+                   tuple(float(c) for c in centre), tuple(float(s) for s in scale))
 
 
 def feature_logit(p: float) -> float:
@@ -328,7 +346,7 @@ class GroundingScorer:
                 combination = self.combination.pick(read)
                 p = combination.probability(combination_values(
                     feature_logit(p), verdict.logit, probe_logit if read else 0.0,
-                    self.probe.domain(verdict.hidden) if read else None))
+                    self.probe.domain(verdict.hidden) if read else None, feats))
                 threshold = combination.threshold
             else:
                 p, threshold = verdict.probability, 0.5
