@@ -16,7 +16,9 @@ probe alone's 0.942 and 0.949).
 - The combination is fitted on the chosen probe's out-of-fold logits, so it learns how far to trust the probe on
   claims the probe did not see; it picks its own weighting, whether the deterministic checks settle a sentence
   before the judge reads it, and whether it is gated (also reads the probe's domain score and its products with
-  the three logits, to lean on the probe for claims on our notes and on the features for other text). Those
+  the three logits and with each alignment feature, to lean on the probe for claims on our notes and on the
+  features for other text, and on our notes to weigh each feature on our claims: since the twelfth round, 5 Dec,
+  a name the cited note never mentions counts there as our claims say it should). Those
   logits, and the combination's folds, are grouped by writer (each fresh set, each hand-written file), not by
   note: a claim a user checks is a new writer's, about notes the probe has seen claims on, and there the probe is
   far stronger (out of fold on 2,995 tune claims, AUROC 0.902 against 0.853 by note); stacked on note-grouped

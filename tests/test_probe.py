@@ -141,3 +141,35 @@ def test_a_gated_combination_weighs_each_reader_by_the_domain_score(engine):
                               probe=small_probe())
     with pytest.raises(ValueError, match="domain"):
         no_head.score([claim])
+
+
+def test_a_gated_combination_reads_each_feature_on_our_kind_of_text(engine):
+    """With the domain score high, a feature the combination weighs (here: names the cited note never mentions)
+    moves the support, read through the centre and scale the combination records; with it low, it does not."""
+    faithful = ("Adversarial training reliably removed the backdoors in the largest models.", ["sleeper-agents-persist"])
+    misnamed = ("Adversarial training reliably removed the backdoors in the largest Gemini Ultra models.",
+                ["sleeper-agents-persist"])
+    gated = JudgeCombination(("judge_logit", "domain_x_names_missing"), (1.0, -8.0), 0.0, 0.5, "test", False,
+                             (0.0, 0.5), (1.0, 0.5))
+    combos = JudgeCombinations(gated, JudgeCombination(("feature_logit", "judge_logit"), (0.0, 1.0), 0.0, 0.5, "test", False))
+    judge = HiddenStateJudge(3.0, np.array([1.0, 0.0, -1.0]))
+    verdicts = {}
+    for name, bias in (("ours", 20.0), ("public", -20.0)):
+        probe = JudgeProbe(*[getattr(small_probe(), f) for f in ("weights", "bias", "mean", "scale", "threshold",
+                                                                 "model_sha256", "trained_on")], np.zeros(3), bias)
+        scorer = GroundingScorer(engine.embedder, engine.note_sentences, judge=judge, mode="llm", combination=combos,
+                                 probe=probe)
+        verdicts[name] = scorer.score([faithful, misnamed])
+    ours, public = verdicts["ours"], verdicts["public"]
+    assert ours[1].features["names_missing"] >= 1 and ours[0].features["names_missing"] == 0
+    assert ours[0].supported and not ours[1].supported
+    assert public[0].supported and public[1].supported
+    assert JudgeCombination.from_json(gated.to_json()) == gated
+
+
+def test_a_combination_file_with_mismatched_centres_or_a_zero_scale_is_refused():
+    data = JudgeCombination(("judge_logit", "probe_logit"), (1.0, 1.0), 0.0, 0.5, "test", True, (0.0, 1.0), (1.0, 2.0)).to_json()
+    with pytest.raises(ValueError, match="one centre and scale"):
+        JudgeCombination.from_json(data | {"centre": [0.0]})
+    with pytest.raises(ValueError, match="every scale must be positive"):
+        JudgeCombination.from_json(data | {"scale": [1.0, 0.0]})
