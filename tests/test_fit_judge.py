@@ -213,3 +213,25 @@ def test_the_combination_learns_the_probe_as_a_fresh_writer_on_a_known_note_meet
     auto = report["with_probe"]["oof_auroc"]["claims-x"]
     assert auto > judge_alone + 0.15  # stacked on note-grouped logits (noise here) it could not use the probe
     assert report["with_probe"]["oof_auroc_new_notes"]["claims-x"] < auto - 0.05
+
+
+def test_the_gated_combination_weighs_a_feature_the_feature_model_ignores_on_our_claims():
+    """On claims-x a claim naming something its note lacks is unsupported, a cue the stand-in feature model (it reads
+    coverage_best only) and the judge miss; the gated combination reads names_missing on our kind of text, weighs it
+    against support, and records the centre and scale it standardized each input by."""
+    sets, probe_logits = _sets(seed=6)
+    rng = np.random.default_rng(7)
+    claims = sets["claims-x"]
+    y = np.asarray(claims["y"])
+    misnamed = (y == 0) & (rng.random(len(y)) < 0.6)
+    rows = np.asarray(claims["features"])
+    rows[:, FEATURES.index("names_missing")] = misnamed.astype(float)
+    claims["features"] = rows.tolist()
+    claims["judge"] = (np.asarray(claims["judge"]) * 0.3).tolist()  # a weaker judge leaves room for the cue
+    domain = np.concatenate([np.ones(len(y)), np.zeros(len(sets["wice-x"]["y"]))])
+    inputs = ("feature_logit", "judge_logit", "probe_logit")
+    combination, report = fit_combination(_model(), sets, inputs, probe_logits * 0.3, domain)
+    assert combination.gated and len(combination.centre) == len(combination.scale) == len(combination.inputs)
+    weights = dict(zip(combination.inputs, combination.weights))
+    feature_weights = {k: abs(v) for k, v in weights.items() if k.startswith("domain_x_") and not k.endswith("_logit")}
+    assert weights["domain_x_names_missing"] < 0 and max(feature_weights, key=feature_weights.get) == "domain_x_names_missing"
