@@ -122,6 +122,17 @@ def test_the_domain_head_reads_the_same_standardized_state_and_survives_the_file
         load_probe(SHA, path)
 
 
+def scorers_by_domain(engine, judge, combos) -> dict[str, GroundingScorer]:
+    """Scorers in llm mode whose probe's domain head calls every text ours ("ours") or public ("public")."""
+    fields = ("weights", "bias", "mean", "scale", "threshold", "model_sha256", "trained_on")
+    out = {}
+    for name, bias in (("ours", 20.0), ("public", -20.0)):
+        probe = JudgeProbe(*[getattr(small_probe(), f) for f in fields], np.zeros(3), bias)
+        out[name] = GroundingScorer(engine.embedder, engine.note_sentences, judge=judge, mode="llm", combination=combos,
+                                    probe=probe)
+    return out
+
+
 def test_a_gated_combination_weighs_each_reader_by_the_domain_score(engine):
     """On text the domain head calls ours the gated combination follows the probe; elsewhere the judge."""
     claim = ("Adversarial training reliably removed the backdoors in the largest models.", ["sleeper-agents-persist"])
@@ -129,13 +140,7 @@ def test_a_gated_combination_weighs_each_reader_by_the_domain_score(engine):
                              "test", False)
     combos = JudgeCombinations(gated, JudgeCombination(("feature_logit", "judge_logit"), (0.0, 1.0), 0.0, 0.5, "test", False))
     judge = HiddenStateJudge(3.0, np.array([1.0, 0.0, -1.0]))  # the judge says yes; the probe reads -0.25 (no)
-    scores = {}
-    for name, bias in (("ours", 20.0), ("public", -20.0)):
-        probe = JudgeProbe(*[getattr(small_probe(), f) for f in ("weights", "bias", "mean", "scale", "threshold",
-                                                                 "model_sha256", "trained_on")], np.zeros(3), bias)
-        scorer = GroundingScorer(engine.embedder, engine.note_sentences, judge=judge, mode="llm", combination=combos,
-                                 probe=probe)
-        [scores[name]] = scorer.score([claim])
+    scores = {name: scorer.score([claim])[0] for name, scorer in scorers_by_domain(engine, judge, combos).items()}
     assert not scores["ours"].supported and scores["public"].supported
     no_head = GroundingScorer(engine.embedder, engine.note_sentences, judge=judge, mode="llm", combination=combos,
                               probe=small_probe())
@@ -153,13 +158,7 @@ def test_a_gated_combination_reads_each_feature_on_our_kind_of_text(engine):
                              (0.0, 0.5), (1.0, 0.5))
     combos = JudgeCombinations(gated, JudgeCombination(("feature_logit", "judge_logit"), (0.0, 1.0), 0.0, 0.5, "test", False))
     judge = HiddenStateJudge(3.0, np.array([1.0, 0.0, -1.0]))
-    verdicts = {}
-    for name, bias in (("ours", 20.0), ("public", -20.0)):
-        probe = JudgeProbe(*[getattr(small_probe(), f) for f in ("weights", "bias", "mean", "scale", "threshold",
-                                                                 "model_sha256", "trained_on")], np.zeros(3), bias)
-        scorer = GroundingScorer(engine.embedder, engine.note_sentences, judge=judge, mode="llm", combination=combos,
-                                 probe=probe)
-        verdicts[name] = scorer.score([faithful, misnamed])
+    verdicts = {name: scorer.score([faithful, misnamed]) for name, scorer in scorers_by_domain(engine, judge, combos).items()}
     ours, public = verdicts["ours"], verdicts["public"]
     assert ours[1].features["names_missing"] >= 1 and ours[0].features["names_missing"] == 0
     assert ours[0].supported and not ours[1].supported
