@@ -377,12 +377,12 @@ def stage_scores(model, combos: JudgeCombinations, probe: JudgeProbe | None, sco
     """Support and decision per row for each stage: features alone, judge alone (logit 0), probe alone (its own
     threshold), combined (the logit-only combination, as for a server judge), and auto as `inquire score --judge
     auto` computes it with the local judge and probe."""
-    feats = np.asarray(scored["features"])
-    p_feat, certain = model.probability(feats), np.array([decided_by_features(r) for r in feats])
+    reading = read_features(model, {"scored": scored})
+    feats, p_feat, certain = reading.rows, reading.support, reading.certain
     judge_logits = np.asarray(scored["judge"], dtype=float)
     out = {"features": (p_feat, p_feat >= model.threshold), "judge": (expit(judge_logits), judge_logits >= 0)}
     logit_only = combos.logit_only
-    rows = [{"feature_logit": feature_logit(p), "judge_logit": j} for p, j in zip(p_feat, judge_logits)]
+    rows = [{"feature_logit": fl, "judge_logit": j} for fl, j in zip(reading.logits, judge_logits)]
     combined = np.array([logit_only.probability(r) for r in rows])
     out["combined"] = _auto(p_feat, combined, certain, logit_only.short_circuit, model.threshold, logit_only.threshold)
     if probe is not None and scored.get("hidden") is not None and combos.with_probe is not None:
