@@ -27,7 +27,7 @@ from pipeline.text import split_sentences
 DATA = Path(__file__).resolve().parent / "data"
 CACHE = Path("bench") / "judge_scores.json"
 STATES = Path("bench") / "judge_states.npz"
-WICE_DEV_CLAIMS = 40  # WiCE dev claims the judge reads for fitting (~3 chunks each; ~6 s a row on one core)
+WICE_DEV_CLAIMS = 140  # WiCE dev claims the judge reads for fitting (~3 chunks each; ~6 s a row on one core)
 PERTURB_PER_KIND = 10  # perturbation cases per kind measured (a seeded sample spread over the held-out notes)
 PERTURB_TRAIN_PER_KIND = 40  # the same on the training half of the notes, for fitting (fewer where a kind has fewer)
 SUMMAC_PER_SUBSET = 15  # SummaC items per subset measured (the first ones of each subset)
