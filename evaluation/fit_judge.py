@@ -342,7 +342,7 @@ def fit_all(model, sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe
     oof = probe_oof(H, y, source_weights(sets, share), writers, C)
     with_probe, r1 = fit_combination(model, sets, inputs, oof, domain, writers, reading=reading)
     r1["oof_auroc_new_notes"] = auto_on_other_logits(model, sets, with_probe, r1["claim_share"], oof, new_notes, domain,
-                                                     writers)
+                                                     writers, reading)
     probe = fit_probe(sets, model_sha256, share, C, oof)
     logit_only, r2 = fit_combination(model, sets, ("feature_logit", "judge_logit"), None, None, writers, reading=reading)
     probe_report = {"C": C, "claim_share": share, "oof_auroc": measured_aurocs(sets, oof),
@@ -360,10 +360,11 @@ def fit_all(model, sets: dict[str, dict], model_sha256: str) -> tuple[JudgeProbe
 
 
 def auto_on_other_logits(model, sets: dict[str, dict], combination: JudgeCombination, share: float,
-                         fitted_on: np.ndarray, read_on: np.ndarray, domain: np.ndarray, groups: np.ndarray) -> dict[str, float]:
+                         fitted_on: np.ndarray, read_on: np.ndarray, domain: np.ndarray, groups: np.ndarray,
+                         reading: FeatureReading | None = None) -> dict[str, float]:
     """Auto's AUROC per set out of fold, the combination fitted on inputs built from the probe logits `fitted_on`
     and read on the same rows built from `read_on` (e.g. note-grouped logits: claims on notes the probe never saw)."""
-    reading = read_features(model, sets)
+    reading = reading or read_features(model, sets)
     centre, scale = np.asarray(combination.centre or 0.0), np.asarray(combination.scale or 1.0)
     X = (combination_matrix(model, sets, combination.inputs, fitted_on, domain, reading) - centre) / scale
     X_read = (combination_matrix(model, sets, combination.inputs, read_on, domain, reading) - centre) / scale
