@@ -3,8 +3,8 @@
 The judge takes ~1-2 s a claim on 2 cores, so its verdicts (the Yes-No logit, and the hidden state the probe
 reads) are cached by (model, claim, evidence): a rerun of `make eval-grounding` or `make train-grounding` only
 judges what it has not seen. Sets (see evaluation/fit_judge.py for which are fitted on and which measured):
-- claims-tune / claims-measure / claims-blind39 / claims-blind40: evaluation/data/grounding_claims_*.jsonl,
-  hand-written against the notes; the blind sets by people who never saw a score or the code (the thirty-eight earlier
+- claims-tune / claims-measure / claims-blind41 / claims-blind42: evaluation/data/grounding_claims_*.jsonl,
+  hand-written against the notes; the blind sets by people who never saw a score or the code (the forty earlier
   blind sets were measured once each, then folded into tune: their records say so in "origin");
 - wice-dev (first `WICE_DEV_CLAIMS` claims) and wice-100 (the 100 test claims with published scores);
 - perturb-train / perturb-test: a seeded sample of `PERTURB_PER_KIND` cases of each kind of the perturbation
@@ -34,7 +34,7 @@ SUMMAC_PER_SUBSET = 15  # SummaC items per subset measured (the first ones of ea
 SUMMAC_DEV_PER_SUBSET = 10  # the next ones of each subset: development data, never measured
 # Fresh sets, each written by someone who never saw a score or the code and measured once; a second set can check
 # that the first set's reading of the same fitted files was not luck.
-BLIND_SPLITS = ("blind39", "blind40")
+BLIND_SPLITS = ("blind41", "blind42")
 CLAIM_SPLITS = ("tune", "measure", *BLIND_SPLITS)
 
 
