@@ -73,7 +73,7 @@ def fit_judge_combination(embedder, model: GroundingModel) -> None:
     save_probe(probe)
     COMBINATION_FILE.write_text(json.dumps({"with_probe": combos.with_probe.to_json(),
                                              "logit_only": combos.logit_only.to_json()}, indent=1))
-    print(f"wrote {PROBE_FILE} (C {report['probe']['C']}, {report['probe']['claim_share']:.0%} weight on our claims, "
+    print(f"wrote {PROBE_FILE} (alpha {report['probe']['alpha']}, {report['probe']['claim_share']:.0%} weight on our claims, "
           f"threshold {probe.threshold:.2f}); out-of-fold AUROC {report['probe']['oof_auroc']}")
     for name in ("with_probe", "logit_only"):
         c = getattr(combos, name)

@@ -3,12 +3,14 @@ measured as it is measured (WiCE at claim level)."""
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from scipy.special import expit
 from sklearn.metrics import roc_auc_score
+from sklearn.neural_network import MLPClassifier
 
 from evaluation import fit_judge
-from evaluation.fit_judge import (FOLD_DRAWS, auroc_standard_error, bootstrap_interval, fit_all, fit_combination,
-                                  measured_aurocs, one_standard_error_pick, pooled)
+from evaluation.fit_judge import (FOLD_DRAWS, PROBE_SEEDS, PROBE_UNITS, auroc_standard_error, bootstrap_interval, fit_all,
+                                  fit_combination, measured_aurocs, network_probe, one_standard_error_pick, pooled)
 from pipeline.features import FEATURES
 
 SIGNAL = FEATURES.index("coverage_best")  # the column the stand-in feature model reads
@@ -37,6 +39,34 @@ def _sets(seed: int = 0) -> tuple[dict, np.ndarray]:
                       "groups": groups, "folds": [f"{i % 12}" for i in range(len(y))]}
         probe.append(judge + rng.normal(0, 0.5, len(y)))
     return sets, np.concatenate(probe)
+
+
+@pytest.fixture(autouse=True)
+def one_probe_seed(monkeypatch):
+    """One network per probe fit keeps the synthetic grids quick (three seeds tripled these tests' minutes);
+    that the seeds' average is one network is tested on its own below."""
+    monkeypatch.setattr(fit_judge, "PROBE_SEEDS", (0,))
+
+
+def test_the_probe_network_is_the_average_of_its_seeds_as_one_layer(monkeypatch):
+    monkeypatch.setattr(fit_judge, "PROBE_SEEDS", PROBE_SEEDS)
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 300)
+    y[:200] = 1  # unbalanced: each class still carries half the weight
+    H = np.column_stack([(2 * y - 1) + rng.normal(0, 1, len(y)), rng.normal(5, 3, (len(y), 4))])
+    w = np.ones(len(y))
+    probe = network_probe(H, y, w, alpha=1.0)
+    assert probe.layer.shape == (len(PROBE_SEEDS) * PROBE_UNITS, 5) and probe.weights.shape == (len(PROBE_SEEDS) * PROBE_UNITS,)
+    Z = (H - H.mean(axis=0)) / (H.std(axis=0) + 1e-6)
+    ones = y.sum()
+    balanced = np.where(y == 1, len(y) / (2 * ones), len(y) / (2 * (len(y) - ones)))
+    logits = []
+    for seed in PROBE_SEEDS:
+        net = MLPClassifier((PROBE_UNITS,), alpha=1.0, max_iter=300, random_state=seed).fit(Z, y, sample_weight=balanced)
+        p = np.clip(net.predict_proba(Z)[:, 1], 1e-12, 1 - 1e-12)
+        logits.append(np.log(p / (1 - p)))
+    assert probe.logits(H) == pytest.approx(np.mean(logits, axis=0), abs=1e-6)
+    assert roc_auc_score(y, probe.logits(H)) > 0.8
 
 
 def _model():
@@ -119,11 +149,12 @@ def test_the_probe_is_chosen_by_what_auto_scores_out_of_fold():
     errors = report["probe"]["standard_errors"]
     best = per_set[max(grid, key=grid.get)]
     near = [c for c, a in per_set.items() if all(a[n] >= best[n] - errors[n] - 1e-4 for n in a)]
-    chosen = f"share {report['probe']['claim_share']} C {report['probe']['C']}"
+    chosen = f"share {report['probe']['claim_share']} alpha {report['probe']['alpha']}"
     assert chosen in near and per_set[chosen]["claims-x"] >= max(per_set[c]["claims-x"] for c in near) - 1e-4
     assert len(grid) == len(report["probe"]["grid_probe_mean_auroc"]) > 1
-    assert probe.model_sha256 == "sha-of-the-model" and probe.weights.shape == (6,)
-    assert abs(probe.weights[0]) > max(abs(probe.weights[1:]))  # it reads the informative dimension
+    assert probe.model_sha256 == "sha-of-the-model" and probe.layer.shape == (probe.weights.size, 6)
+    reach = np.abs(probe.layer.T) @ np.abs(probe.weights)  # how strongly each dimension reaches the logit
+    assert reach[0] > max(reach[1:])  # it reads the informative dimension
 
 
 def test_the_bootstrap_interval_holds_the_reading_and_narrows_with_more_claims():

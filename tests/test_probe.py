@@ -25,6 +25,36 @@ def test_the_probe_is_a_logistic_regression_on_the_standardized_state():
         probe.logit(np.zeros(2))
 
 
+def layered_probe(sha: str = SHA) -> JudgeProbe:
+    return JudgeProbe(np.array([1.5, -2.0]), 0.25, np.array([1.0, 0.0, -1.0]), np.array([2.0, 1.0, 0.5]), 0.4, sha, "test",
+                      layer=np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -1.0]]), layer_bias=np.array([-0.5, 0.5]))
+
+
+def test_a_layered_probe_reads_relu_units_of_the_standardized_state_and_survives_the_file(tmp_path):
+    probe, h = layered_probe(), np.array([3.0, 2.0, 0.0])
+    z = np.array([(3 - 1) / 2, (2 - 0) / 1, (0 + 1) / 0.5])  # 1, 2, 2
+    units = np.maximum([z[0] - 0.5, z[1] - z[2] + 0.5], 0)  # 0.5, 0.5
+    expected = 1.5 * units[0] - 2.0 * units[1] + 0.25
+    assert probe.logit(h) == pytest.approx(expected)
+    assert probe.logit(np.array([1.0, 0.0, 1.0])) == pytest.approx(1.5 * 0 - 2.0 * 0 + 0.25)  # both units off
+    path = tmp_path / "probe.json"
+    save_probe(probe, path)
+    assert load_probe(SHA, path).logits(np.vstack([h, h])) == pytest.approx([expected, expected])
+    data = json.loads(path.read_text())
+    data["layer"] = [[1.0, 0.0], [0.0, 1.0]]  # two dimensions for a three-dimensional state
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProbeMismatch, match="damaged.*layer \\(2, 2\\)"):
+        load_probe(SHA, path)
+    data["layer"] = [[1.0, 0.0, 0.0], [0.0, 1.0]]  # ragged
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProbeMismatch, match="damaged"):
+        load_probe(SHA, path)
+    del data["layer"]  # a bias for units that are not there
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProbeMismatch, match="damaged"):
+        load_probe(SHA, path)
+
+
 def test_a_probe_file_is_plain_json_and_reads_back(tmp_path):
     path = tmp_path / "probe.json"
     save_probe(small_probe(), path)
@@ -99,7 +129,7 @@ def test_the_scorer_combines_the_probe_with_the_judge_when_it_has_one(engine):
 
 def test_the_shipped_probe_is_fitted_for_the_default_judge_on_dev_sets_only():
     probe = load_probe(MODELS[DEFAULT_MODEL].sha256, PROBE_FILE)
-    assert probe.mean.shape == (1536,) and probe.weights.shape == (1536,)
+    assert probe.mean.shape == (1536,) and probe.layer.shape == (probe.weights.size, 1536)
     for held_out in ("measure", "blind", "test", "wice-100", "summac ("):
         assert held_out not in probe.trained_on, probe.trained_on
     assert "claims-tune" in probe.trained_on
