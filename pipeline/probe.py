@@ -107,7 +107,7 @@ def load_probe(model_sha256: str, path: Path = PROBE_FILE) -> JudgeProbe:
         layer, layer_bias = (np.asarray(data[k], dtype=np.float64) if k in data else None for k in ("layer", "layer_bias"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ProbeMismatch(f"{path} is damaged ({exc!r} reading its arrays); refit it with `make train-grounding`") from exc
-    units = weights.shape if layer is None else (layer.shape[0],)
+    units = weights.shape if layer is None or layer.ndim != 2 else (layer.shape[0],)
     if (not (mean.shape == scale.shape) or mean.ndim != 1 or not np.all(scale > 0) or weights.shape != units
             or (layer is None) != (layer_bias is None)
             or (layer is not None and (layer.shape != (*units, mean.size) or layer_bias.shape != units))

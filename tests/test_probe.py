@@ -49,6 +49,10 @@ def test_a_layered_probe_reads_relu_units_of_the_standardized_state_and_survives
     path.write_text(json.dumps(data))
     with pytest.raises(ProbeMismatch, match="damaged"):
         load_probe(SHA, path)
+    data["layer"] = 5.0  # not a matrix
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProbeMismatch, match="damaged"):
+        load_probe(SHA, path)
     del data["layer"]  # a bias for units that are not there
     path.write_text(json.dumps(data))
     with pytest.raises(ProbeMismatch, match="damaged"):
