@@ -395,9 +395,8 @@ def auto_on_other_logits(model, sets: dict[str, dict], combination: JudgeCombina
     """Auto's AUROC per set out of fold, the combination fitted on inputs built from the probe logits `fitted_on`
     and read on the same rows built from `read_on` (e.g. note-grouped logits: claims on notes the probe never saw)."""
     reading = reading or read_features(model, sets)
-    centre, scale = np.asarray(combination.centre or 0.0), np.asarray(combination.scale or 1.0)
-    X = (combination_matrix(model, sets, combination.inputs, fitted_on, domain, reading) - centre) / scale
-    X_read = (combination_matrix(model, sets, combination.inputs, read_on, domain, reading) - centre) / scale
+    X = combination.standardized(combination_matrix(model, sets, combination.inputs, fitted_on, domain, reading))
+    X_read = combination.standardized(combination_matrix(model, sets, combination.inputs, read_on, domain, reading))
     combined = combination_oof(X, stacked(sets, "y").astype(int), source_weights(sets, share), groups, X_read)
     support, _ = _auto(reading.support, combined, reading.certain, combination.short_circuit, model.threshold,
                        combination.threshold)

@@ -146,11 +146,15 @@ class JudgeCombination:
         if missing:
             raise ValueError(f"the judge combination reads {missing}, which this judge and probe do not give (a probe "
                              "without its domain head?); refit both with `make train-grounding`")
-        centre = self.centre or (0.0,) * len(self.inputs)
-        scale = self.scale or (1.0,) * len(self.inputs)
-        z = self.bias + sum(w * (float(values[name]) - c) / s
-                            for name, w, c, s in zip(self.inputs, self.weights, centre, scale))
-        return sigmoid(z)
+        row = self.standardized(np.array([float(values[name]) for name in self.inputs]))
+        return sigmoid(self.bias + float(row @ np.asarray(self.weights)))
+
+    def standardized(self, raw: np.ndarray) -> np.ndarray:
+        """Inputs (a row, or rows in `inputs` order) as the weights read them: (value - centre) / scale, or as
+        they are for a combination fitted before inputs were standardized."""
+        if not self.centre:
+            return np.asarray(raw, dtype=np.float64)
+        return (np.asarray(raw, dtype=np.float64) - np.asarray(self.centre)) / np.asarray(self.scale)
 
     def to_json(self) -> dict:
         return {"inputs": list(self.inputs), "weights": list(self.weights), "bias": self.bias, "threshold": self.threshold,
