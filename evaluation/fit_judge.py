@@ -162,8 +162,13 @@ def one_standard_error_pick(per_set: dict, ours: str, errors: dict[str, float] |
     return max(near, key=lambda c: (per_set[c][ours], means[c]))
 
 
+def _state_scaling(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and scale of the hidden states the probe and its domain head are fitted on."""
+    return H.mean(axis=0), H.std(axis=0) + 1e-6
+
+
 def _fit_standardized(H: np.ndarray, y: np.ndarray, w: np.ndarray, C: float):
-    mean, scale = H.mean(axis=0), H.std(axis=0) + 1e-6
+    mean, scale = _state_scaling(H)
     clf = LogisticRegression(C=C, max_iter=2000, class_weight="balanced")
     clf.fit((H - mean) / scale, y, sample_weight=w)
     return clf, mean, scale
@@ -174,7 +179,7 @@ def network_probe(H: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float) -> 
 
     Each class carries half the weight, as class_weight="balanced" gave the logistic probe. The PROBE_SEEDS
     networks' mean logit is one network with all their units side by side (see pipeline/probe.py)."""
-    mean, scale = H.mean(axis=0), H.std(axis=0) + 1e-6
+    mean, scale = _state_scaling(H)
     balanced = w * len(y) / (2 * np.bincount(y, minlength=2)[y])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed epoch budget, alpha regularizes
